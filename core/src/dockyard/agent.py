@@ -1,0 +1,478 @@
+"""The agent: runs tasks through the dispatcher, records every status update, and
+recovers its tasks after a restart.
+
+Statuses are checkpointed before anyone is told about them, so after a crash the
+record on disk is never behind what a subscriber saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable, Coroutine
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from dockyard.checkpoint import write_atomic
+from dockyard.containers import (
+    AgentContext,
+    ContainerConfig,
+    Launched,
+    LaunchError,
+    RecoveredContainer,
+    StartupError,
+    Termination,
+)
+from dockyard.discovery import CONTAINERIZERS, FETCHERS
+from dockyard.dispatcher import Dispatcher, Stage, StageObserver, container_key
+from dockyard.flags import Flags
+from dockyard.host import PluginHost
+from dockyard.messages import (
+    ContainerID,
+    FrameworkCapabilityType,
+    FrameworkID,
+    FrameworkInfo,
+    KillPolicy,
+    Reason,
+    TaskID,
+    TaskInfo,
+    TaskState,
+    TaskStatus,
+)
+from dockyard.sandbox import create_sandbox, task_sandbox
+from dockyard.statuses import KillCause, make_status, terminal_state
+from dockyard.taskstore import TaskRecord, TaskStore
+from dockyard.validation import validate_task
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FRAMEWORK_ID = "dockyard"
+
+StatusListener = Callable[[TaskRecord, TaskStatus], None]
+
+
+class TaskNotFoundError(LookupError):
+    pass
+
+
+class TaskConflictError(ValueError):
+    pass
+
+
+def default_framework() -> FrameworkInfo:
+    return FrameworkInfo(
+        user=getpass.getuser(), name="dockyard", id=FrameworkID(value=DEFAULT_FRAMEWORK_ID)
+    )
+
+
+def duration(info_nanoseconds: int) -> timedelta:
+    return timedelta(microseconds=info_nanoseconds / 1000)
+
+
+class Agent:
+    def __init__(self, flags: Flags, host: PluginHost) -> None:
+        self.flags = flags
+        self.host = host
+        self.work_dir = Path(flags.work_dir)
+        self.meta_dir = self.work_dir / "meta"
+        self.agent_id = ""
+        self.endpoint: str | None = None
+        """``ip:port`` once the HTTP API serves; exported as MESOS_AGENT_ENDPOINT."""
+        self.store = TaskStore(self.meta_dir / "tasks")
+        self.dispatcher = Dispatcher(host, [], [])
+        self._records: dict[str, TaskRecord] = {}
+        self._listeners: list[StatusListener] = []
+        self._running: set[asyncio.Task[None]] = set()
+        self._started: list[str] = []
+
+    # -- start-up and shut-down ------------------------------------------------
+
+    async def start(self) -> None:
+        """Check the enabled plugins, start them, and recover checkpointed tasks."""
+        containerizers = self._enabled_containerizers()
+        fetchers = self.host.names(FETCHERS)
+        self.agent_id = self._load_or_create_agent_id()
+        self.dispatcher = Dispatcher(self.host, containerizers, fetchers)
+        for name in [*containerizers, *fetchers]:
+            state_dir = self.meta_dir / "plugins" / name
+            state_dir.mkdir(parents=True, exist_ok=True)
+            context = AgentContext(
+                flags=self.flags,
+                agent_id=self.agent_id,
+                work_dir=self.work_dir,
+                state_dir=state_dir,
+            )
+            await self.host.start(name, context)
+            self._started.append(name)
+        await self._recover()
+
+    async def stop(self) -> None:
+        """Stop supervising; containers keep running and are recovered next start."""
+        for running in list(self._running):
+            running.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)
+        for name in reversed(self._started):
+            try:
+                await self.host.stop(name)
+            except Exception:
+                log.exception("stopping plugin %s", name)
+        self._started.clear()
+
+    def _enabled_containerizers(self) -> list[str]:
+        requested: list[str] = list(self.flags.containerizers)
+        installed = self.host.names(CONTAINERIZERS)
+        duplicates = sorted({name for name in requested if requested.count(name) > 1})
+        if duplicates:
+            raise StartupError(
+                f"Duplicate entries found in --containerizers: {', '.join(duplicates)}"
+            )
+        unknown = [name for name in requested if name not in installed]
+        if unknown:
+            broken = [b.describe() for b in self.host.broken if b.info.name in unknown]
+            raise StartupError(
+                f"Unknown containerizer(s) in --containerizers: {', '.join(unknown)}; "
+                f"installed: {', '.join(installed) or 'none'}"
+                + "".join(f"\n  {line}" for line in broken)
+            )
+        if not requested:
+            raise StartupError("--containerizers must name at least one containerizer")
+        return requested
+
+    def _load_or_create_agent_id(self) -> str:
+        path = self.meta_dir / "agent_id"
+        if path.exists():
+            return path.read_text().strip()
+        agent_id = f"{uuid.uuid4()}-S0"
+        write_atomic(path, agent_id.encode(), mode=0o644)
+        return agent_id
+
+    # -- status updates --------------------------------------------------------
+
+    def subscribe(self, listener: StatusListener) -> Callable[[], None]:
+        """Call ``listener`` on every status update; returns the unsubscribe function."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def _update(self, record: TaskRecord, state: TaskState, **fields: object) -> TaskStatus:
+        status = make_status(
+            record.task.task_id,
+            state,
+            agent_id=self.agent_id,
+            executor_id=record.executor_id,
+            **fields,  # type: ignore[arg-type]
+        )
+        record.statuses.append(status)
+        self.store.save(record)
+        for listener in list(self._listeners):
+            try:
+                listener(record, status)
+            except Exception:
+                log.exception("status listener failed")
+        return status
+
+    # -- tasks -----------------------------------------------------------------
+
+    def tasks(self) -> list[TaskRecord]:
+        return list(self._records.values())
+
+    def find_task(self, task_id: TaskID, framework_id: FrameworkID | None = None) -> TaskRecord:
+        matches = [
+            record
+            for record in self._records.values()
+            if record.task.task_id == task_id
+            and (framework_id is None or record.framework.id == framework_id)
+        ]
+        live = [record for record in matches if not record.terminal]
+        if live or matches:
+            return (live or matches)[-1]
+        raise TaskNotFoundError(f"Task '{task_id.value}' is unknown")
+
+    async def launch_task(
+        self, task: TaskInfo, framework: FrameworkInfo | None = None
+    ) -> TaskRecord:
+        """Validate and start a task; returns once TASK_STAGING is recorded.
+
+        Invalid input raises MessageError (naming the field) before anything is
+        created on disk; the launch itself proceeds in the background.
+        """
+        framework = framework or default_framework()
+        if framework.id is None:
+            framework.id = FrameworkID(value=DEFAULT_FRAMEWORK_ID)
+        validate_task(task)
+        if task.executor is not None:
+            raise TaskConflictError(
+                "task.executor: tasks with an ExecutorInfo need the executor API, "
+                "which this agent does not serve yet; use task.command"
+            )
+        for record in self._records.values():
+            if (
+                record.task.task_id == task.task_id
+                and record.framework.id == framework.id
+                and not record.terminal
+            ):
+                raise TaskConflictError(
+                    f"task.task_id: task '{task.task_id.value}' is already running"
+                )
+        if task.container is None and self.flags.default_container_info is not None:
+            task.container = self.flags.default_container_info
+        container_id = ContainerID(value=str(uuid.uuid4()))
+        sandbox = task_sandbox(
+            self.work_dir, self.agent_id, framework.id.value, task.task_id.value, container_id.value
+        )
+        record = TaskRecord(
+            task=task,
+            framework=framework,
+            executor_id=task.task_id.value,
+            container_id=container_id,
+            sandbox=sandbox,
+        )
+        self._records[container_key(container_id)] = record
+        self._update(record, TaskState.TASK_STAGING)
+        self._spawn(self._run(record))
+        return record
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        running = asyncio.create_task(coroutine)
+        self._running.add(running)
+        running.add_done_callback(self._running.discard)
+
+    def _user_of(self, record: TaskRecord) -> str | None:
+        """The user to run as: only when root, switching users, and a user is named."""
+        assert record.task.command is not None
+        user = record.task.command.user or record.framework.user
+        if os.geteuid() != 0 or not self.flags.switch_user or not user:
+            return None
+        return user
+
+    def _config_of(self, record: TaskRecord) -> ContainerConfig:
+        task = record.task
+        assert task.command is not None
+        environment = dict(self.flags.executor_environment_variables or {})
+        environment.update(
+            MESOS_FRAMEWORK_ID=record.framework.id.value if record.framework.id else "",
+            MESOS_EXECUTOR_ID=record.executor_id,
+            MESOS_TASK_ID=task.task_id.value,
+            MESOS_DIRECTORY=str(record.sandbox),
+        )
+        if self.endpoint:
+            environment["MESOS_AGENT_ENDPOINT"] = self.endpoint
+        return ContainerConfig(
+            container_id=record.container_id,
+            command=task.command,
+            container_info=task.container,
+            resources=list(task.resources),
+            limits=dict(task.limits),
+            sandbox=record.sandbox,
+            user=self._user_of(record),
+            environment=environment,
+            kill_grace_period=self._grace_period(record, None),
+            task_info=task,
+            framework_info=record.framework,
+        )
+
+    async def _run(self, record: TaskRecord) -> None:
+        if record.kill_cause is not None:
+            self._update(
+                record,
+                TaskState.TASK_KILLED,
+                reason=Reason.REASON_TASK_KILLED_DURING_LAUNCH,
+                message="Task killed before it was launched",
+            )
+            return
+        config = self._config_of(record)
+        try:
+            create_sandbox_for(config)
+            launched = await self.dispatcher.launch(config, observe=self._observer(record))
+        except LaunchError as error:
+            self._launch_failed(record, str(error))
+            return
+        except Exception as error:  # a plugin bug must not leave the task STAGING forever
+            log.exception("launch of task %s failed", record.task.task_id.value)
+            self._launch_failed(record, f"{type(error).__name__}: {error}")
+            return
+        record.handle = launched.handle
+        record.launched_at = time.time()
+        self._running_status(record, launched)
+        await self._follow(record, self.dispatcher.ended(record.container_id))
+
+    def _observer(self, record: TaskRecord) -> StageObserver:
+        async def observe(stage: Stage, containerizer: str) -> None:
+            if stage is Stage.SELECTED:
+                record.containerizer = containerizer
+                self.store.save(record)
+            elif stage is Stage.PREPARED:
+                self._update(record, TaskState.TASK_STARTING)
+
+        return observe
+
+    def _launch_failed(self, record: TaskRecord, error: str) -> None:
+        if record.kill_cause is KillCause.REQUESTED:
+            self._update(
+                record,
+                TaskState.TASK_KILLED,
+                reason=Reason.REASON_TASK_KILLED_DURING_LAUNCH,
+                message=f"Task killed during launch: {error}",
+            )
+            return
+        self._update(
+            record,
+            TaskState.TASK_FAILED,
+            reason=Reason.REASON_CONTAINER_LAUNCH_FAILED,
+            message=f"Failed to launch container: {error}",
+        )
+
+    def _running_status(self, record: TaskRecord, launched: Launched | None) -> None:
+        self._update(
+            record,
+            TaskState.TASK_RUNNING,
+            data=launched.data if launched else None,
+            container_status=launched.container_status if launched else None,
+        )
+        self._arm_max_completion_time(record)
+
+    async def _follow(
+        self, record: TaskRecord, ended: asyncio.Future[Termination] | None
+    ) -> None:
+        """Wait for the container to end and send the terminal update."""
+        termination = None if ended is None else await asyncio.shield(ended)
+        if termination is None:
+            self._update(
+                record,
+                TaskState.TASK_FAILED,
+                reason=Reason.REASON_EXECUTOR_TERMINATED,
+                message="Abnormal executor termination: unknown container",
+            )
+            return
+        record.exit_status = termination.status
+        state, reason, message = terminal_state(termination, record.kill_cause)
+        self._update(record, state, reason=reason, message=message)
+
+    def _arm_max_completion_time(self, record: TaskRecord) -> None:
+        limit = record.task.max_completion_time
+        if limit is None or record.launched_at is None:
+            return
+        deadline = record.launched_at + limit.nanoseconds / 1e9
+        delay = max(0.0, deadline - time.time())
+        loop = asyncio.get_running_loop()
+        loop.call_later(
+            delay, lambda: self._spawn(self._stop_task(record, KillCause.MAX_COMPLETION_TIME, None))
+        )
+
+    def _grace_period(self, record: TaskRecord, kill_policy: KillPolicy | None) -> timedelta:
+        for policy in (kill_policy, record.task.kill_policy):
+            if policy is not None and policy.grace_period is not None:
+                return duration(policy.grace_period.nanoseconds)
+        grace: timedelta = self.flags.executor_shutdown_grace_period
+        return grace
+
+    async def kill_task(
+        self,
+        task_id: TaskID,
+        kill_policy: KillPolicy | None = None,
+        framework_id: FrameworkID | None = None,
+    ) -> TaskRecord:
+        record = self.find_task(task_id, framework_id)
+        if not record.terminal:
+            await self._stop_task(record, KillCause.REQUESTED, kill_policy)
+        return record
+
+    async def _stop_task(
+        self, record: TaskRecord, cause: KillCause, kill_policy: KillPolicy | None
+    ) -> None:
+        if record.terminal or record.kill_cause is not None:
+            return
+        record.kill_cause = cause
+        self.store.save(record)
+        if record.state is TaskState.TASK_RUNNING and self._wants_killing_state(record):
+            self._update(record, TaskState.TASK_KILLING)
+        await self.dispatcher.destroy(record.container_id, self._grace_period(record, kill_policy))
+
+    @staticmethod
+    def _wants_killing_state(record: TaskRecord) -> bool:
+        return any(
+            capability.type is FrameworkCapabilityType.TASK_KILLING_STATE
+            for capability in record.framework.capabilities
+        )
+
+    async def wait_task(self, record: TaskRecord) -> TaskStatus:
+        """Wait until ``record`` reaches a terminal state."""
+        finished = asyncio.get_running_loop().create_future()
+
+        def listener(updated: TaskRecord, status: TaskStatus) -> None:
+            if updated is record and updated.terminal and not finished.done():
+                finished.set_result(status)
+
+        unsubscribe = self.subscribe(listener)
+        try:
+            if record.terminal:
+                assert record.latest_status is not None
+                return record.latest_status
+            result: TaskStatus = await finished
+            return result
+        finally:
+            unsubscribe()
+
+    # -- recovery --------------------------------------------------------------
+
+    async def _recover(self) -> None:
+        records = self.store.load_all()
+        offers: dict[str, list[RecoveredContainer]] = {}
+        pending = []
+        for record in records:
+            self._records[container_key(record.container_id)] = record
+            if record.terminal:
+                continue
+            pending.append(record)
+            if record.containerizer in self.dispatcher.containerizers:
+                config = self._config_of(record)
+                offers.setdefault(record.containerizer, []).append(
+                    RecoveredContainer(config=config, handle=record.handle)
+                )
+        claimed = await self.dispatcher.recover(offers)
+        for record in pending:
+            if container_key(record.container_id) in claimed:
+                self._resume(record)
+            else:
+                self._update(
+                    record,
+                    TaskState.TASK_FAILED,
+                    reason=Reason.REASON_EXECUTOR_TERMINATED,
+                    message=self._lost_message(record),
+                )
+
+    def _lost_message(self, record: TaskRecord) -> str:
+        if record.containerizer is None:
+            return "The agent restarted before the task's container was launched"
+        if record.containerizer not in self.dispatcher.containerizers:
+            return (
+                f"Containerizer '{record.containerizer}' that launched the task is not "
+                "enabled after the agent restarted"
+            )
+        return f"Containerizer '{record.containerizer}' did not recover the task's container"
+
+    def _resume(self, record: TaskRecord) -> None:
+        if record.state not in (TaskState.TASK_RUNNING, TaskState.TASK_KILLING):
+            record.launched_at = record.launched_at or time.time()
+            self._running_status(record, None)
+        else:
+            self._arm_max_completion_time(record)
+        if record.kill_cause is not None:
+            cause, record.kill_cause = record.kill_cause, None
+            self._spawn(self._stop_task(record, cause, None))
+        self._spawn(self._follow(record, self.dispatcher.ended(record.container_id)))
+
+
+def create_sandbox_for(config: ContainerConfig) -> None:
+    try:
+        create_sandbox(config.sandbox, config.user)
+    except KeyError:
+        raise LaunchError(
+            f"Failed to create sandbox: user '{config.user}' does not exist"
+        ) from None
+    except OSError as error:
+        raise LaunchError(f"Failed to create sandbox: {error}") from None

@@ -1,0 +1,187 @@
+"""``dockyard`` command line: ``launch``, ``plugins`` (and ``agent``).
+
+Exit codes: 2 for bad flags or usage; for ``launch``, 0 when the task finished,
+else the task's exit code when it has one, 1 otherwise (also for invalid input).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from dockyard import __version__
+from dockyard.agent import Agent
+from dockyard.containers import StartupError
+from dockyard.core_flags import core_flag_set
+from dockyard.discovery import CONTAINERIZERS, FETCHERS
+from dockyard.flags import BOOL, FlagError, Flags, FlagSet
+from dockyard.host import PluginHost
+from dockyard.messages import MessageError, TaskInfo, TaskState, TaskStatus, dumps, loads
+from dockyard.statuses import exit_code
+from dockyard.taskstore import TaskRecord
+from dockyard.validation import validate_task
+
+USAGE = """\
+usage: dockyard <command> [flags]
+
+commands:
+  launch [flags] TASK.json   run one task (Mesos TaskInfo JSON; - reads stdin) to completion
+  plugins                    list installed containerizers and fetchers
+  help                       list every flag with its default and owner
+
+Flags use Mesos syntax (--name=value, --name, --no-name) and can be set with
+DOCKYARD_<NAME> or MESOS_<NAME> environment variables.
+"""
+
+
+def fail(message: str, code: int = 1) -> int:
+    print(f"dockyard: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not args or args[0] in ("-h", "--help", "help"):
+        host = PluginHost.from_entry_points()
+        print(USAGE)
+        print(command_flags(host, "launch").help())
+        return 0
+    command, rest = args[0], args[1:]
+    if command == "--version":
+        print(f"dockyard {__version__}")
+        return 0
+    if command == "plugins":
+        return show_plugins(PluginHost.from_entry_points(), sys.stdout)
+    if command == "launch":
+        return launch_command(rest)
+    return fail(f"unknown command '{command}'\n{USAGE}", 2)
+
+
+def command_flags(host: PluginHost, command: str) -> FlagSet:
+    """The core's flags, every plugin's flags, and the command's own."""
+    flags = core_flag_set()
+    host.add_flags(flags)
+    if command == "launch":
+        flags.owned_by("launch").add(
+            "json",
+            BOOL,
+            default=False,
+            help="Print each status update as one line of TaskStatus JSON.",
+        )
+    return flags
+
+
+def show_plugins(host: PluginHost, out: TextIO) -> int:
+    rows = [("NAME", "KIND", "DISTRIBUTION", "VERSION", "HOOKS")]
+    for group, kind in ((CONTAINERIZERS, "containerizer"), (FETCHERS, "fetcher")):
+        for name in host.names(group):
+            info = host.infos[name]
+            rows.append(
+                (name, kind, info.distribution, info.version, ", ".join(host.hooks_of(name)))
+            )
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + row[4],
+            file=out,
+        )
+    for broken in host.broken:
+        print(f"BROKEN: {broken.describe()}", file=out)
+    return 0
+
+
+def read_task(source: str) -> TaskInfo:
+    text = sys.stdin.read() if source == "-" else Path(source).read_text()
+    task = loads(TaskInfo, text, path="task")
+    validate_task(task)
+    return task
+
+
+def launch_command(args: list[str]) -> int:
+    host = PluginHost.from_entry_points()
+    try:
+        flags = command_flags(host, "launch").parse(args, os.environ)
+    except FlagError as error:
+        return fail(str(error), 2)
+    if len(flags.positional) != 1:
+        return fail("launch needs exactly one TASK.json argument (- for stdin)", 2)
+    try:
+        task = read_task(flags.positional[0])
+    except OSError as error:
+        return fail(f"cannot read task: {error}")
+    except MessageError as error:
+        return fail(f"invalid task: {error}")
+    try:
+        return asyncio.run(run_one_task(flags, host, task))
+    except StartupError as error:
+        return fail(str(error))
+
+
+async def run_one_task(flags: Flags, host: PluginHost, task: TaskInfo) -> int:
+    agent = Agent(flags, host)
+    await agent.start()
+    try:
+        printer = json_printer if flags.json else human_printer
+
+        def on_status(updated: TaskRecord, status: TaskStatus) -> None:
+            if updated.task is task:
+                printer(status)
+
+        unsubscribe = agent.subscribe(on_status)
+        record = await agent.launch_task(task)
+        print(f"Sandbox: {record.sandbox}", file=sys.stderr)
+        with kill_on_interrupt(agent, record):
+            final = await agent.wait_task(record)
+        unsubscribe()
+    finally:
+        await agent.stop()
+    if final.state is TaskState.TASK_FINISHED:
+        return 0
+    return exit_code(record.exit_status) or 1
+
+
+@contextlib.contextmanager
+def kill_on_interrupt(agent: Agent, record: TaskRecord) -> Iterator[None]:
+    """Ctrl-C or SIGTERM kills the task (with its grace period) instead of abandoning it."""
+    loop = asyncio.get_running_loop()
+    killing: set[asyncio.Task[TaskRecord]] = set()
+
+    def kill() -> None:
+        print("Killing task...", file=sys.stderr)
+        kill = loop.create_task(
+            agent.kill_task(record.task.task_id, framework_id=record.framework.id)
+        )
+        killing.add(kill)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, kill)
+    try:
+        yield
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+def json_printer(status: TaskStatus) -> None:
+    print(dumps(status), flush=True)
+
+
+def human_printer(status: TaskStatus) -> None:
+    parts = [status.state.name, status.task_id.value]
+    if status.reason is not None:
+        parts.append(status.reason.name)
+    if status.message:
+        parts.append(status.message)
+    print("  ".join(parts), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""The core's own agent flags (owner ``core``), with Mesos's names and defaults."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from dockyard.flags import (
+    BOOL,
+    DURATION,
+    INT,
+    JSON,
+    STRING,
+    STRING_LIST,
+    STRING_MAP,
+    FlagSet,
+    choice,
+    message,
+)
+from dockyard.messages import ContainerInfo
+
+
+def default_work_dir() -> Path:
+    """Root uses ``/var/lib/dockyard``; anyone else their XDG data dir, so no flag is needed."""
+    if os.geteuid() == 0:
+        return Path("/var/lib/dockyard")
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "dockyard"
+
+
+def core_flag_set() -> FlagSet:
+    """A fresh registry holding the core's flags; plugins add theirs to it."""
+    flags = FlagSet("core")
+    flags.add(
+        "work_dir",
+        STRING,
+        default=str(default_work_dir()),
+        help="Directory for sandboxes and agent state (meta/).",
+    )
+    flags.add(
+        "containerizers",
+        STRING_LIST,
+        default=["mesos"],
+        help="Comma-separated containerizers, tried in this order for each container.",
+    )
+    flags.add("ip", STRING, default="127.0.0.1", help="IP address the HTTP API listens on.")
+    flags.add("port", INT, default=5051, help="Port the HTTP API listens on.")
+    flags.add(
+        "hostname",
+        STRING,
+        default=socket.gethostname(),
+        help="Hostname the agent reports (AgentInfo.hostname).",
+    )
+    flags.add(
+        "default_container_info",
+        message(ContainerInfo),
+        help="ContainerInfo given to tasks and executors that have none "
+        '(e.g. {"type": "DOCKER", "docker": {"image": "alpine"}}).',
+    )
+    flags.add(
+        "executor_registration_timeout",
+        DURATION,
+        default="1mins",
+        help="How long a container may take to start (fetch and image pull included) "
+        "before it is destroyed and the task fails.",
+    )
+    flags.add(
+        "executor_shutdown_grace_period",
+        DURATION,
+        default="5secs",
+        help="Default time between the stop signal and the forced kill; a task's kill "
+        "policy or ExecutorInfo.shutdown_grace_period overrides it.",
+    )
+    flags.add(
+        "switch_user",
+        BOOL,
+        default=True,
+        help="Run tasks as CommandInfo.user or the framework user (needs root).",
+    )
+    flags.add(
+        "http_credentials",
+        JSON,
+        secret=True,
+        help='Credentials for HTTP authentication: {"credentials": '
+        '[{"principal": ..., "secret": ...}]}.',
+    )
+    flags.add(
+        "authenticate_http_readwrite",
+        BOOL,
+        default=False,
+        help="Require authentication for HTTP endpoints that change state.",
+    )
+    flags.add(
+        "recover",
+        choice("reconnect", "cleanup"),
+        default="reconnect",
+        help="After a restart: 'reconnect' to running containers, or 'cleanup' to kill "
+        "them and exit.",
+    )
+    flags.add(
+        "executor_environment_variables",
+        STRING_MAP,
+        help="JSON object of string values: the base environment of every task.",
+    )
+    return flags

@@ -1,0 +1,255 @@
+"""Hands each container to the first containerizer, in ``--containerizers`` order,
+that accepts it, and routes later calls to the one that took it.
+
+This is Mesos's composing containerizer with its order bug fixed: Mesos sorts the
+list; here the operator's order is honoured. A refusal (``supports``) moves on to
+the next containerizer; a launch *failure* does not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from dockyard.containers import (
+    ContainerConfig,
+    Launched,
+    LaunchError,
+    RecoveredContainer,
+    Termination,
+)
+from dockyard.host import PluginHost
+from dockyard.messages import ContainerID, TaskState
+
+log = logging.getLogger(__name__)
+
+
+class Stage(enum.Enum):
+    """Points of a launch that the caller may want to checkpoint or report."""
+
+    SELECTED = "selected"
+    FETCHED = "fetched"
+    PREPARED = "prepared"
+
+
+StageObserver = Callable[[Stage, str], Awaitable[None]]
+
+
+class AlreadyLaunchedError(Exception):
+    """A container with this id is already known."""
+
+
+class NotSupportedError(LaunchError):
+    """No enabled containerizer accepts the container."""
+
+    def __init__(self, refusals: Mapping[str, str]) -> None:
+        names = ", ".join(refusals)
+        why = "; ".join(f"{name}: {reason}" for name, reason in refusals.items())
+        super().__init__(
+            f"None of the enabled containerizers ({names}) could create a container "
+            f"for the provided ContainerInfo ({why})"
+        )
+        self.refusals = dict(refusals)
+
+
+class _State(enum.Enum):
+    LAUNCHING = "launching"
+    LAUNCHED = "launched"
+    DESTROYING = "destroying"
+
+
+@dataclass(eq=False)
+class _Entry:
+    container_id: ContainerID
+    state: _State = _State.LAUNCHING
+    containerizer: str | None = None
+    launching: asyncio.Task[Launched] | None = None
+    watching: asyncio.Task[None] | None = None
+    ended: asyncio.Future[Termination] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+def container_key(container_id: ContainerID) -> str:
+    """Mesos's string form: parents joined with ``.``."""
+    parts = []
+    current: ContainerID | None = container_id
+    while current is not None:
+        parts.append(current.value)
+        current = current.parent
+    return ".".join(reversed(parts))
+
+
+DESTROYED_WHILE_LAUNCHING = "Container was destroyed while launching"
+
+
+class Dispatcher:
+    def __init__(self, host: PluginHost, containerizers: Sequence[str], fetchers: Sequence[str]):
+        self.host = host
+        self.containerizers = list(containerizers)
+        self.fetchers = list(fetchers)
+        self._entries: dict[str, _Entry] = {}
+
+    def containers(self) -> list[ContainerID]:
+        return [entry.container_id for entry in self._entries.values()]
+
+    def containerizer_of(self, container_id: ContainerID) -> str | None:
+        entry = self._entries.get(container_key(container_id))
+        return entry.containerizer if entry else None
+
+    def select(self, config: ContainerConfig) -> str:
+        refusals: dict[str, str] = {}
+        for name in self.containerizers:
+            verdict = self.host.supports(name, config)
+            if verdict.accepted:
+                return name
+            refusals[name] = verdict.reason or "not supported"
+        raise NotSupportedError(refusals)
+
+    async def launch(
+        self, config: ContainerConfig, observe: StageObserver | None = None
+    ) -> Launched:
+        """Select, fetch, prepare and launch; raise LaunchError (or a subclass) on failure."""
+        key = container_key(config.container_id)
+        if key in self._entries:
+            raise AlreadyLaunchedError(f"Container {key} already launched")
+        entry = _Entry(config.container_id)
+        self._entries[key] = entry
+        entry.launching = asyncio.create_task(self._launch(entry, config, observe))
+        try:
+            launched = await entry.launching
+        except asyncio.CancelledError:
+            if entry.state is not _State.DESTROYING:
+                raise
+            raise LaunchError(DESTROYED_WHILE_LAUNCHING) from None
+        except BaseException:
+            await self._clean_up_failed_launch(entry)
+            raise
+        if entry.state is _State.DESTROYING:
+            raise LaunchError(DESTROYED_WHILE_LAUNCHING)
+        entry.state = _State.LAUNCHED
+        entry.watching = asyncio.create_task(self._watch(entry))
+        return launched
+
+    async def _launch(
+        self, entry: _Entry, config: ContainerConfig, observe: StageObserver | None
+    ) -> Launched:
+        async def reached(stage: Stage, name: str) -> None:
+            if observe is not None:
+                await observe(stage, name)
+
+        name = self.select(config)
+        entry.containerizer = name
+        await reached(Stage.SELECTED, name)
+        if config.command.uris:
+            fetched = await self.host.fetch(self.fetchers, config, config.command.uris)
+            if not fetched:
+                raise LaunchError(
+                    f"Failed to fetch '{config.command.uris[0].value}': no fetcher plugin "
+                    "is installed (install dockyard-fetcher)"
+                )
+        await reached(Stage.FETCHED, name)
+        await self.host.prepare(name, config)
+        await reached(Stage.PREPARED, name)
+        return await self.host.launch(name, config)
+
+    async def _clean_up_failed_launch(self, entry: _Entry) -> None:
+        """After a failed launch, let the plugin remove anything half-created (Mesos does too)."""
+        self._entries.pop(container_key(entry.container_id), None)
+        if entry.containerizer is not None:
+            try:
+                await self.host.destroy(entry.containerizer, entry.container_id, timedelta(0))
+            except Exception:
+                log.exception(
+                    "cleaning up after a failed launch of %s", container_key(entry.container_id)
+                )
+        if not entry.ended.done():
+            entry.ended.set_result(
+                Termination(state=TaskState.TASK_FAILED, message="Launch failed")
+            )
+
+    async def _watch(self, entry: _Entry) -> None:
+        assert entry.containerizer is not None
+        try:
+            termination = await self.host.wait(entry.containerizer, entry.container_id)
+        except Exception as error:
+            log.exception("waiting for %s", container_key(entry.container_id))
+            termination = Termination(message=f"Failed to wait for the container: {error}")
+        if termination is None:
+            termination = Termination(message="Abnormal executor termination: unknown container")
+        self._entries.pop(container_key(entry.container_id), None)
+        if not entry.ended.done():
+            entry.ended.set_result(termination)
+
+    def ended(self, container_id: ContainerID) -> asyncio.Future[Termination] | None:
+        """A future of the container's termination, taken now; None if unknown.
+
+        Taking the future synchronously lets a caller follow a container that may
+        end before the caller's next await.
+        """
+        entry = self._entries.get(container_key(container_id))
+        return None if entry is None else entry.ended
+
+    async def wait(self, container_id: ContainerID) -> Termination | None:
+        """The container's termination; None for an unknown container."""
+        ended = self.ended(container_id)
+        return None if ended is None else await asyncio.shield(ended)
+
+    async def destroy(
+        self, container_id: ContainerID, grace_period: timedelta | None
+    ) -> Termination | None:
+        """Stop a container, also one still launching; None for an unknown container."""
+        entry = self._entries.get(container_key(container_id))
+        if entry is None:
+            return None
+        if entry.state is _State.DESTROYING:
+            return await asyncio.shield(entry.ended)
+        was_launching = entry.state is _State.LAUNCHING
+        entry.state = _State.DESTROYING
+        if entry.launching is not None and not entry.launching.done():
+            entry.launching.cancel()
+            with contextlib.suppress(BaseException):
+                await entry.launching
+        termination: Termination | None = None
+        if entry.containerizer is not None:
+            termination = await self.host.destroy(entry.containerizer, container_id, grace_period)
+        if was_launching:
+            termination = termination or Termination(
+                state=TaskState.TASK_KILLED, message=DESTROYED_WHILE_LAUNCHING
+            )
+            self._entries.pop(container_key(container_id), None)
+            if not entry.ended.done():
+                entry.ended.set_result(termination)
+            return termination
+        return await asyncio.shield(entry.ended)
+
+    async def kill(self, container_id: ContainerID, signal: int) -> bool:
+        containerizer = self.containerizer_of(container_id)
+        if containerizer is None:
+            return False
+        return await self.host.kill(containerizer, container_id, signal)
+
+    async def recover(self, containers: Mapping[str, Sequence[RecoveredContainer]]) -> set[str]:
+        """Offer each enabled containerizer the containers it launched; return claimed keys."""
+        names = [name for name in self.containerizers if name in containers]
+        results = await asyncio.gather(
+            *(self.host.recover(name, containers[name]) for name in names)
+        )
+        claimed: set[str] = set()
+        for name, ids in zip(names, results, strict=True):
+            offered = {container_key(c.config.container_id) for c in containers[name]}
+            for container_id in ids:
+                key = container_key(container_id)
+                if key not in offered:
+                    log.warning("containerizer %s claimed unknown container %s", name, key)
+                    continue
+                entry = _Entry(container_id, state=_State.LAUNCHED, containerizer=name)
+                self._entries[key] = entry
+                entry.watching = asyncio.create_task(self._watch(entry))
+                claimed.add(key)
+        return claimed

@@ -1,0 +1,179 @@
+"""Hook specifications: the whole extension surface of dockyard, in one file.
+
+A containerizer plugin is an object (module or class instance) registered under
+the entry-point group ``dockyard.containerizers``; its entry-point name is the
+value used in ``--containerizers``. A fetcher plugin is registered under
+``dockyard.fetchers``. Implementations are marked with :data:`dockyard.hookimpl`.
+
+Containerizer hooks are called **on one plugin at a time**: the core picks the
+first containerizer in ``--containerizers`` order whose :func:`supports` accepts
+the container, and from then on calls only that plugin's hooks for it.
+Coroutine hooks (``async def``) are awaited by the core on the agent's event
+loop; they must not block it (run blocking calls in a thread).
+
+``docs/plugins.md`` documents each hook; a test fails if one is missing there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from dockyard import hookspec
+
+if TYPE_CHECKING:
+    from dockyard.containers import (
+        AgentContext,
+        ContainerConfig,
+        Launched,
+        RecoveredContainer,
+        Support,
+        Termination,
+    )
+    from dockyard.flags import FlagSet
+    from dockyard.messages import URI, ContainerID, ResourceStatistics
+
+
+# -------------------------------------------------------------------------
+# Start-up and shut-down (every plugin)
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def add_flags(flags: FlagSet) -> None:
+    """Declare the plugin's own agent flags.
+
+    Called on every *installed* plugin, enabled or not, before the command line
+    is parsed, so that ``--help`` lists every flag and a flag of a disabled plugin
+    is still accepted.
+
+    :param flags: the registry; call ``flags.add(...)`` for each flag.
+    """
+
+
+@hookspec
+def start(context: AgentContext) -> Awaitable[None]:
+    """Start the plugin once flags are parsed. Called on enabled plugins only.
+
+    Check the environment here (a daemon to connect to, a binary to find) and
+    raise :class:`dockyard.containers.StartupError` with an actionable message if
+    the plugin cannot work: the agent then refuses to start.
+
+    :param context: parsed flags, agent id, work dir and a state dir private to
+        this plugin.
+    """
+
+
+@hookspec
+def stop() -> Awaitable[None]:
+    """Release resources at agent shut-down. Containers must keep running."""
+
+
+# -------------------------------------------------------------------------
+# Launch path (containerizers, except fetch)
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def supports(config: ContainerConfig) -> Support:
+    """Say whether this containerizer runs ``config``; must not block or fail.
+
+    Return ``Support.yes()`` or ``Support.no(reason)``. A refusal lets the next
+    containerizer in ``--containerizers`` order try; the reasons of all refusals
+    are reported if none accepts.
+
+    :param config: the container to run; ``config.container_info`` is None for a
+        task with no ContainerInfo.
+    """
+
+
+@hookspec(firstresult=True)
+def fetch(config: ContainerConfig, uris: Sequence[URI]) -> Awaitable[None] | None:
+    """Fetch ``uris`` into ``config.sandbox`` before the container is prepared.
+
+    Implemented by fetcher plugins (group ``dockyard.fetchers``). Return None to
+    leave the job to another fetcher, or an awaitable that does it; stops at the
+    first non-None result. Raise :class:`dockyard.containers.LaunchError` with
+    ``Failed to fetch '<uri>': <why>`` on failure. Called only when there are URIs.
+
+    :param config: the container; its sandbox exists and belongs to ``config.user``.
+    :param uris: ``CommandInfo.uris`` in the order given.
+    """
+
+
+@hookspec
+def prepare(config: ContainerConfig) -> Awaitable[None]:
+    """Get ready to launch after the fetch: pull an image, create a cgroup...
+
+    Raise :class:`dockyard.containers.LaunchError` on failure. The core calls
+    :func:`destroy` if a kill arrives meanwhile, so long work must be cancellable
+    (``asyncio.CancelledError`` may be raised into it).
+    """
+
+
+@hookspec
+def launch(config: ContainerConfig) -> Awaitable[Launched]:
+    """Start the container and return once it is running.
+
+    A failure raises :class:`dockyard.containers.LaunchError`: the task ends
+    TASK_FAILED with ``REASON_CONTAINER_LAUNCH_FAILED`` and, unlike a refusal in
+    :func:`supports`, no other containerizer is tried (Mesos's rule).
+
+    :returns: a :class:`dockyard.containers.Launched` whose ``handle`` is
+        checkpointed for :func:`recover`, and optional ``data`` and
+        ``container_status`` for the TASK_RUNNING update.
+    """
+
+
+@hookspec
+def wait(container_id: ContainerID) -> Awaitable[Termination | None]:
+    """Wait for a container of this plugin to end.
+
+    May be called several times, concurrently, and after the container ended.
+    Returns None for a container the plugin does not know (never raises for it).
+    """
+
+
+@hookspec
+def destroy(
+    container_id: ContainerID, grace_period: timedelta | None
+) -> Awaitable[Termination | None]:
+    """Stop a container: a graceful signal, then a forced kill after ``grace_period``.
+
+    ``grace_period`` is None for the plugin's own default. Returns the container's
+    termination, or None if the plugin does not know the container. Nothing the
+    container started may survive it.
+    """
+
+
+@hookspec
+def kill(container_id: ContainerID, signal: int) -> Awaitable[bool]:
+    """Send ``signal`` to a running container (``KILL_CONTAINER``).
+
+    Returns False if the container is unknown or already gone.
+    """
+
+
+@hookspec
+def usage(container_id: ContainerID) -> Awaitable[ResourceStatistics | None]:
+    """Current resource usage of a container, or None if unknown."""
+
+
+# -------------------------------------------------------------------------
+# Recovery after an agent restart (containerizers)
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def recover(containers: Sequence[RecoveredContainer]) -> Awaitable[Sequence[ContainerID]]:
+    """Reattach to the containers this plugin launched before the agent stopped.
+
+    Called once at start-up, after :func:`start`, with the checkpointed containers
+    the core recorded for this plugin. Return the ids the plugin still knows
+    (running, or ended while the agent was down); :func:`wait` must then report
+    their real termination. A container not returned ends TASK_FAILED with
+    ``REASON_EXECUTOR_TERMINATED``. Containers of this agent that no checkpoint
+    names are orphans and may be cleaned up here; anything not started by this
+    agent must never be touched.
+    """

@@ -1,0 +1,201 @@
+"""The plugin manager, with one typed method per hook (tox's facade pattern).
+
+Containerizer hooks are called on a single named plugin; fetch hooks on the
+fetcher plugins. Nothing outside this module calls ``pm.hook`` directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Iterable, Sequence
+from datetime import timedelta
+from typing import Any
+
+import pluggy
+
+from dockyard import PROJECT_NAME, hookspecs
+from dockyard.containers import (
+    AgentContext,
+    ContainerConfig,
+    Launched,
+    RecoveredContainer,
+    Support,
+    Termination,
+)
+from dockyard.discovery import (
+    CONTAINERIZERS,
+    BrokenPlugin,
+    LoadedPlugin,
+    PluginInfo,
+    discover,
+)
+from dockyard.flags import FlagSet
+from dockyard.messages import URI, ContainerID, ResourceStatistics
+
+REQUIRED_CONTAINERIZER_HOOKS = ("supports", "launch", "wait", "destroy")
+
+
+class PluginError(Exception):
+    """A plugin is missing, broken, or misbehaved."""
+
+
+class PluginHost:
+    """Holds the registered plugins and calls their hooks."""
+
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager(PROJECT_NAME)
+        self.pm.add_hookspecs(hookspecs)
+        self.infos: dict[str, PluginInfo] = {}
+        self.broken: list[BrokenPlugin] = []
+        self._callers: dict[tuple[str, str], pluggy.HookCaller] = {}
+
+    @classmethod
+    def from_entry_points(cls) -> PluginHost:
+        loaded, broken = discover()
+        host = cls()
+        host.broken.extend(broken)
+        for plugin in loaded:
+            host.register(plugin)
+        return host
+
+    # -- registration -----------------------------------------------------
+
+    def register(self, loaded: LoadedPlugin) -> None:
+        """Register one plugin; a malformed one is recorded as broken instead."""
+        info = loaded.info
+        if info.name in self.infos:
+            self.broken.append(BrokenPlugin(info, "another plugin already uses this name"))
+            return
+        try:
+            self.pm.register(loaded.plugin, name=info.name)
+            self.pm.check_pending()
+            missing = self._missing_hooks(info)
+            if missing:
+                raise PluginError(f"does not implement required hook(s): {', '.join(missing)}")
+        except (pluggy.PluginValidationError, PluginError) as error:
+            if self.pm.is_registered(loaded.plugin):
+                self.pm.unregister(loaded.plugin)
+            self.broken.append(BrokenPlugin(info, str(error)))
+            return
+        self.infos[info.name] = info
+        self._callers.clear()
+
+    def _missing_hooks(self, info: PluginInfo) -> list[str]:
+        if info.group != CONTAINERIZERS:
+            return []
+        return [
+            hook for hook in REQUIRED_CONTAINERIZER_HOOKS if not self.implements(info.name, hook)
+        ]
+
+    def names(self, group: str) -> list[str]:
+        return sorted(name for name, info in self.infos.items() if info.group == group)
+
+    def implements(self, name: str, hook: str) -> bool:
+        return any(impl.plugin_name == name for impl in self._hook(hook).get_hookimpls())
+
+    def hooks_of(self, name: str) -> list[str]:
+        """Names of the hooks a plugin implements, for ``dockyard plugins``."""
+        return sorted(
+            caller.name for caller in self.pm.get_hookcallers(self.pm.get_plugin(name)) or []
+        )
+
+    # -- calling one plugin -----------------------------------------------
+
+    def _hook(self, hook: str) -> pluggy.HookCaller:
+        caller: pluggy.HookCaller = getattr(self.pm.hook, hook)
+        return caller
+
+    def _caller(self, name: str, hook: str) -> pluggy.HookCaller:
+        key = (name, hook)
+        if key not in self._callers:
+            others = [plugin for n, plugin in self.pm.list_name_plugin() if n != name]
+            self._callers[key] = self.pm.subset_hook_caller(hook, remove_plugins=others)
+        return self._callers[key]
+
+    def _call_one(self, name: str, hook: str, default: Any, **kwargs: Any) -> Any:
+        """Call one plugin's hook; pluggy results are untyped, the facade types them."""
+        if name not in self.infos:
+            raise PluginError(f"no plugin named '{name}' is registered")
+        caller = self._caller(name, hook)
+        results = caller(**kwargs)
+        if caller.spec is not None and caller.spec.opts.get("firstresult"):
+            return default if results is None else results
+        return results[0] if results else default
+
+    async def _await_one(self, name: str, hook: str, default: Any, **kwargs: Any) -> Any:
+        result = self._call_one(name, hook, None, **kwargs)
+        return default if result is None else await result
+
+    # -- hooks --------------------------------------------------------------
+
+    def add_flags(self, flags: FlagSet) -> None:
+        """Let every registered plugin declare its flags, recording it as the owner."""
+        for name in sorted(self.infos):
+            self._call_one(name, "add_flags", None, flags=flags.owned_by(name))
+
+    async def start(self, name: str, context: AgentContext) -> None:
+        await self._await_one(name, "start", None, context=context)
+
+    async def stop(self, name: str) -> None:
+        await self._await_one(name, "stop", None)
+
+    def supports(self, name: str, config: ContainerConfig) -> Support:
+        result: Support = self._call_one(
+            name, "supports", Support.no("no supports hook"), config=config
+        )
+        return result
+
+    async def fetch(
+        self, fetchers: Iterable[str], config: ContainerConfig, uris: Sequence[URI]
+    ) -> bool:
+        """Run the first fetcher that takes the job; False if none does."""
+        for name in fetchers:
+            job: Awaitable[None] | None = self._call_one(
+                name, "fetch", None, config=config, uris=uris
+            )
+            if job is not None:
+                await job
+                return True
+        return False
+
+    async def prepare(self, name: str, config: ContainerConfig) -> None:
+        await self._await_one(name, "prepare", None, config=config)
+
+    async def launch(self, name: str, config: ContainerConfig) -> Launched:
+        launched = await self._await_one(name, "launch", None, config=config)
+        if not isinstance(launched, Launched):
+            raise PluginError(f"containerizer '{name}' returned {launched!r} from launch")
+        return launched
+
+    async def wait(self, name: str, container_id: ContainerID) -> Termination | None:
+        result: Termination | None = await self._await_one(
+            name, "wait", None, container_id=container_id
+        )
+        return result
+
+    async def destroy(
+        self, name: str, container_id: ContainerID, grace_period: timedelta | None
+    ) -> Termination | None:
+        result: Termination | None = await self._await_one(
+            name, "destroy", None, container_id=container_id, grace_period=grace_period
+        )
+        return result
+
+    async def kill(self, name: str, container_id: ContainerID, signal: int) -> bool:
+        result: bool = await self._await_one(
+            name, "kill", False, container_id=container_id, signal=signal
+        )
+        return result
+
+    async def usage(self, name: str, container_id: ContainerID) -> ResourceStatistics | None:
+        result: ResourceStatistics | None = await self._await_one(
+            name, "usage", None, container_id=container_id
+        )
+        return result
+
+    async def recover(
+        self, name: str, containers: Sequence[RecoveredContainer]
+    ) -> Sequence[ContainerID]:
+        result: Sequence[ContainerID] = await self._await_one(
+            name, "recover", [], containers=containers
+        )
+        return result
