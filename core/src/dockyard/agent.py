@@ -8,6 +8,7 @@ record on disk is never behind what a subscriber saw.
 from __future__ import annotations
 
 import asyncio
+import copy
 import getpass
 import logging
 import os
@@ -34,17 +35,21 @@ from dockyard.flags import Flags
 from dockyard.host import PluginHost
 from dockyard.messages import (
     ContainerID,
+    ContainerStatus,
     FrameworkCapabilityType,
     FrameworkID,
     FrameworkInfo,
     KillPolicy,
+    LaunchContainer,
     Reason,
+    ResourceStatistics,
     TaskID,
     TaskInfo,
     TaskState,
     TaskStatus,
 )
 from dockyard.sandbox import create_sandbox, task_sandbox
+from dockyard.standalone import ContainerNotFoundError, StandaloneContainers
 from dockyard.statuses import KillCause, make_status, terminal_state
 from dockyard.taskstore import TaskRecord, TaskStore
 from dockyard.validation import validate_task
@@ -84,6 +89,7 @@ class Agent:
         self.endpoint: str | None = None
         """``ip:port`` once the HTTP API serves; exported as MESOS_AGENT_ENDPOINT."""
         self.store = TaskStore(self.meta_dir / "tasks")
+        self.standalone = StandaloneContainers(self.work_dir, self.meta_dir)
         self.dispatcher = Dispatcher(host, [], [])
         self._records: dict[str, TaskRecord] = {}
         self._listeners: list[StatusListener] = []
@@ -123,6 +129,11 @@ class Agent:
                 log.exception("stopping plugin %s", name)
         self._started.clear()
 
+    @property
+    def enabled_plugins(self) -> list[str]:
+        """The plugins started by this agent, in start order."""
+        return list(self._started)
+
     def _enabled_containerizers(self) -> list[str]:
         requested: list[str] = list(self.flags.containerizers)
         installed = self.host.names(CONTAINERIZERS)
@@ -159,6 +170,11 @@ class Agent:
         return lambda: self._listeners.remove(listener)
 
     def _update(self, record: TaskRecord, state: TaskState, **fields: object) -> TaskStatus:
+        container_status = fields.get("container_status")
+        if not isinstance(container_status, ContainerStatus):
+            fields["container_status"] = ContainerStatus(container_id=record.container_id)
+        elif container_status.container_id is None:
+            container_status.container_id = record.container_id
         status = make_status(
             record.task.task_id,
             state,
@@ -219,7 +235,7 @@ class Agent:
                     f"task.task_id: task '{task.task_id.value}' is already running"
                 )
         if task.container is None and self.flags.default_container_info is not None:
-            task.container = self.flags.default_container_info
+            task.container = copy.deepcopy(self.flags.default_container_info)
         container_id = ContainerID(value=str(uuid.uuid4()))
         sandbox = task_sandbox(
             self.work_dir, self.agent_id, framework.id.value, task.task_id.value, container_id.value
@@ -335,9 +351,7 @@ class Agent:
         )
         self._arm_max_completion_time(record)
 
-    async def _follow(
-        self, record: TaskRecord, ended: asyncio.Future[Termination] | None
-    ) -> None:
+    async def _follow(self, record: TaskRecord, ended: asyncio.Future[Termination] | None) -> None:
         """Wait for the container to end and send the terminal update."""
         termination = None if ended is None else await asyncio.shield(ended)
         if termination is None:
@@ -417,6 +431,44 @@ class Agent:
         finally:
             unsubscribe()
 
+    # -- standalone containers ---------------------------------------------------
+
+    async def launch_container(self, launch: LaunchContainer) -> bool:
+        """``LAUNCH_CONTAINER``; False if the container id is already known."""
+        user = launch.command.user if launch.command else None
+        if os.geteuid() != 0 or not self.flags.switch_user:
+            user = None
+        return await self.standalone.launch(self.dispatcher, launch, user)
+
+    async def wait_container(self, container_id: ContainerID) -> Termination:
+        """The termination of a standalone or task container; raises if unknown."""
+        if container_key(container_id) in self.standalone.records:
+            return await self.standalone.wait(container_id)
+        for record in self._records.values():
+            if record.container_id == container_id:
+                await self.wait_task(record)
+                return Termination(
+                    status=record.exit_status,
+                    state=record.state,
+                    reason=record.latest_status.reason if record.latest_status else None,
+                    message=record.latest_status.message or "" if record.latest_status else "",
+                )
+        raise ContainerNotFoundError(f"Container {container_key(container_id)} cannot be found")
+
+    async def usage(self, container_id: ContainerID) -> ResourceStatistics | None:
+        """Resource usage, or None if unknown or the plugin cannot tell (never raises)."""
+        try:
+            return await self.dispatcher.usage(container_id)
+        except Exception:
+            log.exception("usage of %s", container_key(container_id))
+            return None
+
+    async def kill_container(self, container_id: ContainerID, signal: int) -> bool:
+        return await self.dispatcher.kill(container_id, signal)
+
+    def remove_container(self, container_id: ContainerID) -> None:
+        self.standalone.remove(container_id)
+
     # -- recovery --------------------------------------------------------------
 
     async def _recover(self) -> None:
@@ -433,7 +485,16 @@ class Agent:
                 offers.setdefault(record.containerizer, []).append(
                     RecoveredContainer(config=config, handle=record.handle)
                 )
+        standalone = self.standalone.load()
+        for container in standalone:
+            if container.containerizer in self.dispatcher.containerizers:
+                offers.setdefault(container.containerizer, []).append(
+                    self.standalone.offer(container)
+                )
         claimed = await self.dispatcher.recover(offers)
+        for container in standalone:
+            claim = container_key(container.container_id) in claimed
+            self.standalone.resume(self.dispatcher, container, claim)
         for record in pending:
             if container_key(record.container_id) in claimed:
                 self._resume(record)

@@ -18,6 +18,7 @@ from typing import TextIO
 
 from dockyard import __version__
 from dockyard.agent import Agent
+from dockyard.api.server import serve
 from dockyard.containers import StartupError
 from dockyard.core_flags import core_flag_set
 from dockyard.discovery import CONTAINERIZERS, FETCHERS
@@ -32,6 +33,7 @@ USAGE = """\
 usage: dockyard <command> [flags]
 
 commands:
+  agent [flags]              run the agent and its HTTP API (Mesos v1 operator style)
   launch [flags] TASK.json   run one task (Mesos TaskInfo JSON; - reads stdin) to completion
   plugins                    list installed containerizers and fetchers
   help                       list every flag with its default and owner
@@ -60,8 +62,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if command == "plugins":
         return show_plugins(PluginHost.from_entry_points(), sys.stdout)
-    if command == "launch":
-        return launch_command(rest)
+    if command in ("launch", "agent"):
+        if "-h" in rest or "--help" in rest:
+            print(USAGE)
+            print(command_flags(PluginHost.from_entry_points(), command).help())
+            return 0
+        return launch_command(rest) if command == "launch" else agent_command(rest)
     return fail(f"unknown command '{command}'\n{USAGE}", 2)
 
 
@@ -95,6 +101,24 @@ def show_plugins(host: PluginHost, out: TextIO) -> int:
         )
     for broken in host.broken:
         print(f"BROKEN: {broken.describe()}", file=out)
+    return 0
+
+
+def agent_command(args: list[str]) -> int:
+    host = PluginHost.from_entry_points()
+    try:
+        flags = command_flags(host, "agent").parse(args, os.environ)
+    except FlagError as error:
+        return fail(str(error), 2)
+    if flags.positional:
+        return fail(f"agent takes no arguments, got {' '.join(flags.positional)}", 2)
+    logging.getLogger().setLevel(logging.INFO)
+    try:
+        asyncio.run(serve(flags, host))
+    except StartupError as error:
+        return fail(str(error))
+    except OSError as error:
+        return fail(f"cannot serve on {flags.ip}:{flags.port}: {error}")
     return 0
 
 

@@ -24,7 +24,7 @@ from dockyard.containers import (
     Termination,
 )
 from dockyard.host import PluginHost
-from dockyard.messages import ContainerID, TaskState
+from dockyard.messages import ContainerID, ResourceStatistics, TaskState
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,10 @@ class NotSupportedError(LaunchError):
             f"for the provided ContainerInfo ({why})"
         )
         self.refusals = dict(refusals)
+
+
+class KillUnsupportedError(Exception):
+    """The containerizer of a container has no ``kill`` hook."""
 
 
 class _State(enum.Enum):
@@ -228,10 +232,19 @@ class Dispatcher:
             return termination
         return await asyncio.shield(entry.ended)
 
+    async def usage(self, container_id: ContainerID) -> ResourceStatistics | None:
+        containerizer = self.containerizer_of(container_id)
+        if containerizer is None:
+            return None
+        return await self.host.usage(containerizer, container_id)
+
     async def kill(self, container_id: ContainerID, signal: int) -> bool:
+        """Signal a container; False if unknown. Raises KillUnsupportedError."""
         containerizer = self.containerizer_of(container_id)
         if containerizer is None:
             return False
+        if not self.host.implements(containerizer, "kill"):
+            raise KillUnsupportedError(f"Containerizer '{containerizer}' cannot signal containers")
         return await self.host.kill(containerizer, container_id, signal)
 
     async def recover(self, containers: Mapping[str, Sequence[RecoveredContainer]]) -> set[str]:

@@ -362,10 +362,10 @@ class FlagSet:
     def _unknown(self, option: str) -> str:
         candidates = [f"--{flag.name}" for flag in self]
         candidates += [f"--no-{flag.name}" for flag in self if flag.kind.switch]
-        close = difflib.get_close_matches(option, candidates, n=3)
+        close = difflib.get_close_matches(option, candidates, n=3, cutoff=0.75)
         if close:
             return f"unknown flag '{option}'; did you mean {' or '.join(close)}?"
-        return f"unknown flag '{option}' (--help lists every flag)"
+        return f"unknown flag '{option}' (the --help output lists every flag)"
 
     @staticmethod
     def _from_environment(flag: Flag, environ: Mapping[str, str]) -> Any:

@@ -16,7 +16,7 @@ loop; they must not block it (run blocking calls in a thread).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -158,6 +158,16 @@ def kill(container_id: ContainerID, signal: int) -> Awaitable[bool]:
 @hookspec
 def usage(container_id: ContainerID) -> Awaitable[ResourceStatistics | None]:
     """Current resource usage of a container, or None if unknown."""
+
+
+@hookspec
+def metrics() -> Mapping[str, float]:
+    """The plugin's metrics for ``/metrics/snapshot``, keyed Mesos style.
+
+    Called on enabled plugins for every snapshot, so it must be cheap (return
+    counters kept up to date, do no I/O). Example keys:
+    ``containerizer/fetcher/task_fetches_succeeded``, ``containerizer/docker/pulls``.
+    """
 
 
 # -------------------------------------------------------------------------

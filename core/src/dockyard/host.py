@@ -6,7 +6,7 @@ fetcher plugins. Nothing outside this module calls ``pm.hook`` directly.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -190,6 +190,10 @@ class PluginHost:
         result: ResourceStatistics | None = await self._await_one(
             name, "usage", None, container_id=container_id
         )
+        return result
+
+    def metrics(self, name: str) -> Mapping[str, float]:
+        result: Mapping[str, float] = self._call_one(name, "metrics", {})
         return result
 
     async def recover(

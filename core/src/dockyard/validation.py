@@ -23,6 +23,8 @@ from dockyard.messages import (
     ContainerType,
     DurationInfo,
     Environment,
+    ExecutorCall,
+    ExecutorCallType,
     ExecutorInfo,
     ExecutorType,
     HealthCheck,
@@ -35,7 +37,10 @@ from dockyard.messages import (
     Scalar,
     Secret,
     SecretType,
+    StatusSource,
     TaskInfo,
+    TaskState,
+    TaskStatus,
     ValueType,
     VariableType,
     Volume,
@@ -44,6 +49,7 @@ from dockyard.messages import (
 from dockyard.messages.errors import JsonPath
 
 NAME_MAX = 255
+UUID_BYTES = 16
 CONTAINER_ID_MAX = 242
 """Longest container id: NAME_MAX less room for Docker's ``mesos-<agent>.`` name prefix."""
 
@@ -112,6 +118,44 @@ def validate_call(call: Call) -> None:
         else:
             check(body, (name,), problems)
     problems.raise_if_any()
+
+
+def validate_executor_call(call: ExecutorCall) -> None:
+    """An executor API call as Mesos's agent checks it (``validateExecutorCall``)."""
+    problems = _Problems()
+    _check_id(call.executor_id.value, ("executor_id", "value"), problems)
+    _check_id(call.framework_id.value, ("framework_id", "value"), problems)
+    body_name = call.type.name.lower()
+    if call.type in _EXECUTOR_CALL_BODIES and getattr(call, body_name) is None:
+        problems.add((body_name,), f"expecting '{body_name}' to be present for {call.type.name}")
+    if call.type is ExecutorCallType.UPDATE and call.update is not None:
+        _check_executor_update(call, call.update.status, ("update", "status"), problems)
+    problems.raise_if_any()
+
+
+_EXECUTOR_CALL_BODIES = (
+    ExecutorCallType.SUBSCRIBE,
+    ExecutorCallType.UPDATE,
+    ExecutorCallType.MESSAGE,
+)
+
+
+def _check_executor_update(
+    call: ExecutorCall, status: TaskStatus, at: JsonPath, problems: _Problems
+) -> None:
+    if status.uuid is None:
+        problems.add((*at, "uuid"), "missing required field")
+    elif len(status.uuid) != UUID_BYTES:
+        problems.add((*at, "uuid"), f"must be a {UUID_BYTES}-byte UUID")
+    if status.executor_id is not None and status.executor_id != call.executor_id:
+        problems.add(
+            (*at, "executor_id", "value"),
+            f"does not match the call's executor id '{call.executor_id.value}'",
+        )
+    if status.source is not StatusSource.SOURCE_EXECUTOR:
+        problems.add((*at, "source"), "must be SOURCE_EXECUTOR")
+    if status.state is TaskState.TASK_STAGING:
+        problems.add((*at, "state"), "TASK_STAGING is not allowed from an executor")
 
 
 def id_problem(value: str) -> str | None:
@@ -397,8 +441,8 @@ def _check_timings(check: HealthCheck | CheckInfo, at: JsonPath, problems: _Prob
 
 def _check_shell_or_executable(command: CommandInfo, at: JsonPath, problems: _Problems) -> None:
     if command.value is None:
-        what = "shell command" if command.shell else "executable path"
-        problems.add((*at, "value"), f"a command check must contain a {what}")
+        what = "a shell command" if command.shell else "an executable path"
+        problems.add((*at, "value"), f"a command check must contain {what}")
     _check_command(command, at, problems)
 
 

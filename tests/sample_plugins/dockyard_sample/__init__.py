@@ -102,5 +102,13 @@ class SampleContainerizer:
         return await self.wait(container_id)
 
     @hookimpl
+    async def kill(self, container_id: ContainerID, signal: int) -> bool:
+        process = self.processes.get(container_id.value)
+        if process is None or process.returncode is not None:
+            return False
+        os.killpg(process.pid, signal)
+        return True
+
+    @hookimpl
     async def recover(self, containers: Sequence[object]) -> Sequence[ContainerID]:
         return []

@@ -281,7 +281,7 @@ def field_for(hint: Any, **kwargs: Any) -> fields.Field[Any]:
     if hint in simple:
         return simple[hint](**kwargs)
     if hint is int:
-        return _Integer(IntRange("int64", -(2**63), 2**63 - 1), **kwargs)
+        raise TypeError("say which proto integer: Int32, UInt32, Int64 or UInt64")
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return _EnumName(hint, **kwargs)
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):

@@ -232,7 +232,11 @@ class WaitContainerResponse:
 
 @dataclass(kw_only=True)
 class Task:
-    """A task as the agent tracks it (``mesos.proto`` ``Task``)."""
+    """A task as the agent tracks it (``mesos.proto`` ``Task``).
+
+    ``container_id`` and ``sandbox_directory`` are dockyard additions (Mesos clients
+    ignore unknown keys) so that an operator can find a task's container and files.
+    """
 
     name: str
     task_id: TaskID
@@ -252,6 +256,8 @@ class Task:
     check: CheckInfo | None = None
     kill_policy: KillPolicy | None = None
     user: str | None = None
+    container_id: ContainerID | None = None
+    sandbox_directory: str | None = None
 
 
 @dataclass(kw_only=True)

@@ -1,0 +1,94 @@
+"""``dockyard agent``: the agent behind its HTTP API, until SIGTERM or SIGINT.
+
+Shut-down is graceful: the API stops serving, subscriber streams end, and the
+agent stops supervising; containers keep running and are recovered on the next
+start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from dockyard.agent import Agent
+from dockyard.api import files, metrics, operator
+from dockyard.api.events import EventHub, task_updated
+from dockyard.api.keys import AGENT, EVENTS, FLAGS, HEARTBEAT_SECONDS, KILLS
+from dockyard.flags import Flags
+from dockyard.host import PluginHost
+from dockyard.messages import TaskStatus, TaskUpdated
+from dockyard.taskstore import TaskRecord
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_INTERVAL = 15.0
+READY = web.AppKey("ready", asyncio.Event)
+
+
+@web.middleware
+async def until_ready(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer 503 while the agent is still recovering its containers."""
+    if not request.app[READY].is_set():
+        return web.Response(status=503, text="The agent is recovering; retry shortly")
+    response: web.StreamResponse = await handler(request)
+    return response
+
+
+def create_app(
+    agent: Agent, flags: Flags, heartbeat: float = HEARTBEAT_INTERVAL
+) -> web.Application:
+    app = web.Application(middlewares=[until_ready], client_max_size=16 << 20)
+    app[AGENT] = agent
+    app[FLAGS] = flags
+    app[EVENTS] = EventHub()
+    app[KILLS] = set()
+    app[HEARTBEAT_SECONDS] = heartbeat
+    app[READY] = asyncio.Event()
+    app.router.add_post("/api/v1", operator.handle)
+    app.router.add_get("/files/browse", files.browse)
+    app.router.add_get("/files/read", files.read)
+    app.router.add_get("/metrics/snapshot", metrics.metrics_snapshot)
+    app.router.add_get("/metrics", metrics.prometheus)
+
+    def publish(record: TaskRecord, status: TaskStatus) -> None:
+        assert record.framework.id is not None
+        update = TaskUpdated(framework_id=record.framework.id, status=status, state=status.state)
+        app[EVENTS].publish(task_updated(update))
+
+    agent.subscribe(publish)
+    return app
+
+
+async def serve(flags: Flags, host: PluginHost) -> None:
+    """Run the agent until SIGTERM or SIGINT."""
+    agent = Agent(flags, host)
+    app = create_app(agent, flags)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, flags.ip, flags.port)
+    await site.start()
+    port = runner.addresses[0][1]
+    agent.endpoint = f"{flags.ip}:{port}"
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    try:
+        await agent.start()
+        app[READY].set()
+        print(
+            f"dockyard agent {agent.agent_id} serving on http://{agent.endpoint}",
+            file=sys.stderr,
+            flush=True,
+        )
+        await stopping.wait()
+        log.info("shutting down; containers keep running")
+    finally:
+        app[EVENTS].close()
+        await runner.cleanup()
+        await agent.stop()

@@ -1,0 +1,138 @@
+"""A real ``dockyard agent`` subprocess, driven over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from ..conftest import SAMPLE_PLUGINS
+from .recordio import next_event, next_task_update
+
+
+@dataclass
+class RunningAgent:
+    process: subprocess.Popen[bytes]
+    url: str
+    work_dir: Path
+    session: aiohttp.ClientSession
+
+    async def call(
+        self, body: Any, *, auth: tuple[str, str] | None = None
+    ) -> aiohttp.ClientResponse:
+        data = body if isinstance(body, str) else json.dumps(body)
+        headers = {"Content-Type": "application/json"}
+        if auth is not None:
+            headers["Authorization"] = aiohttp.encode_basic_auth(*auth)
+        response = await self.session.post(f"{self.url}/api/v1", data=data, headers=headers)
+        await response.read()
+        return response
+
+    async def call_json(self, body: Any) -> Any:
+        response = await self.call(body)
+        assert response.status == 200, await response.text()
+        return await response.json()
+
+    async def tasks(self) -> dict[str, Any]:
+        body = await self.call_json({"type": "GET_TASKS"})
+        tasks = body["get_tasks"]
+        return {
+            t["task_id"]["value"]: t
+            for key in ("launched_tasks", "completed_tasks")
+            for t in tasks.get(key, [])
+        }
+
+    async def wait_for_state(self, task_id: str, *states: str) -> dict[str, Any]:
+        """The task once it is in one of ``states``, followed on the SUBSCRIBE stream."""
+        async with (
+            asyncio.timeout(60),
+            self.session.post(f"{self.url}/api/v1", json={"type": "SUBSCRIBE"}) as stream,
+        ):
+            await next_event(stream)  # SUBSCRIBED: the state when the stream started
+            while True:
+                task: dict[str, Any] | None = (await self.tasks()).get(task_id)
+                if task is not None and task["state"] in states:
+                    return task
+                await next_task_update(stream)
+
+
+def start_agent(work_dir: Path, log: Path, *flags: str) -> tuple[subprocess.Popen[bytes], str]:
+    """Start an agent on a free port; its log goes to ``log`` so it can never block on a pipe."""
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "dockyard.cli",
+                "agent",
+                "--port=0",
+                f"--work_dir={work_dir}",
+                *flags,
+            ],
+            stderr=output,
+            stdout=output,
+        )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        for line in log.read_text().splitlines():
+            if "serving on http://" in line:
+                return process, line.split("serving on ")[1].strip()
+        time.sleep(0.02)
+    process.kill()
+    raise AssertionError("agent did not start:\n" + log.read_text())
+
+
+def stop_agent(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> int:
+    if process.poll() is None:
+        process.send_signal(sig)
+    try:
+        return process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()
+
+
+@pytest.fixture
+async def make_agent(
+    tmp_path: Path, install_plugins: Callable[[Path], None]
+) -> AsyncIterator[Callable[..., Any]]:
+    """Start agents (default: the sample containerizer); all are stopped at the end."""
+    install_plugins(SAMPLE_PLUGINS)
+    started: list[RunningAgent] = []
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+
+    async def make(*flags: str, work_dir: Path | None = None) -> RunningAgent:
+        work = work_dir or tmp_path / "work"
+        log = tmp_path / f"agent-{len(started)}.log"
+        process, url = await asyncio.to_thread(
+            start_agent, work, log, *(flags or ("--containerizers=sample",))
+        )
+        agent = RunningAgent(process, url, work, session)
+        started.append(agent)
+        return agent
+
+    yield make
+    for agent in started:
+        if agent.process.poll() is None:
+            try:
+                for task_id, task in (await agent.tasks()).items():
+                    if task["state"] not in ("TASK_FINISHED", "TASK_FAILED", "TASK_KILLED"):
+                        await agent.call(
+                            {"type": "KILL_TASK", "kill_task": {"task_id": {"value": task_id}}}
+                        )
+                        await agent.wait_for_state(
+                            task_id, "TASK_KILLED", "TASK_FINISHED", "TASK_FAILED"
+                        )
+            finally:
+                stop_agent(agent.process)
+    await session.close()
