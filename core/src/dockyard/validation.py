@@ -133,31 +133,6 @@ def validate_executor_call(call: ExecutorCall) -> None:
     problems.raise_if_any()
 
 
-_EXECUTOR_CALL_BODIES = (
-    ExecutorCallType.SUBSCRIBE,
-    ExecutorCallType.UPDATE,
-    ExecutorCallType.MESSAGE,
-)
-
-
-def _check_executor_update(
-    call: ExecutorCall, status: TaskStatus, at: JsonPath, problems: _Problems
-) -> None:
-    if status.uuid is None:
-        problems.add((*at, "uuid"), "missing required field")
-    elif len(status.uuid) != UUID_BYTES:
-        problems.add((*at, "uuid"), f"must be a {UUID_BYTES}-byte UUID")
-    if status.executor_id is not None and status.executor_id != call.executor_id:
-        problems.add(
-            (*at, "executor_id", "value"),
-            f"does not match the call's executor id '{call.executor_id.value}'",
-        )
-    if status.source is not StatusSource.SOURCE_EXECUTOR:
-        problems.add((*at, "source"), "must be SOURCE_EXECUTOR")
-    if status.state is TaskState.TASK_STAGING:
-        problems.add((*at, "state"), "TASK_STAGING is not allowed from an executor")
-
-
 def id_problem(value: str) -> str | None:
     """Why ``value`` is not a valid Mesos id (``validateID``), or ``None``."""
     if not value:
@@ -165,9 +140,9 @@ def id_problem(value: str) -> str | None:
     if len(value.encode()) > NAME_MAX:
         return f"ID must not be greater than {NAME_MAX} characters"
     if value in (".", ".."):
-        return f"'{value}' is disallowed"
+        return f"{value!r} is disallowed"
     if any(c in "/\\" or ord(c) < 32 or ord(c) == 127 for c in value):
-        return f"'{value}' contains invalid characters"
+        return f"{value!r} contains invalid characters"
     return None
 
 
@@ -181,9 +156,9 @@ def _check_container_id(container_id: ContainerID, at: JsonPath, problems: _Prob
     value = container_id.value
     reason = id_problem(value)
     if reason is None and ("." in value or " " in value):
-        reason = f"'{value}' contains invalid characters"
+        reason = f"{value!r} contains invalid characters"
     if reason is None and len(value) > CONTAINER_ID_MAX:
-        reason = f"'{value}' is longer than {CONTAINER_ID_MAX} characters"
+        reason = f"{value!r} is longer than {CONTAINER_ID_MAX} characters"
     if reason:
         problems.add((*at, "value"), reason)
     if container_id.parent is not None:
@@ -515,9 +490,31 @@ _CALL_BODIES: dict[CallType, tuple[str, _Checker]] = {
     CallType.WAIT_CONTAINER: ("wait_container", _check_container_call),
     CallType.KILL_CONTAINER: ("kill_container", _check_container_call),
     CallType.REMOVE_CONTAINER: ("remove_container", _check_container_call),
-    CallType.LAUNCH_TASK: (
-        "launch_task",
-        lambda body, at, p: _check_task(body.task, (*at, "task"), p),
-    ),
+    CallType.LAUNCH_TASK: ("launch_task", _check_launch_task),
     CallType.KILL_TASK: ("kill_task", _check_kill_task),
 }
+
+
+_EXECUTOR_CALL_BODIES = (
+    ExecutorCallType.SUBSCRIBE,
+    ExecutorCallType.UPDATE,
+    ExecutorCallType.MESSAGE,
+)
+
+
+def _check_executor_update(
+    call: ExecutorCall, status: TaskStatus, at: JsonPath, problems: _Problems
+) -> None:
+    if status.uuid is None:
+        problems.add((*at, "uuid"), "missing required field")
+    elif len(status.uuid) != UUID_BYTES:
+        problems.add((*at, "uuid"), f"must be a {UUID_BYTES}-byte UUID")
+    if status.executor_id is not None and status.executor_id != call.executor_id:
+        problems.add(
+            (*at, "executor_id", "value"),
+            f"does not match the call's executor id '{call.executor_id.value}'",
+        )
+    if status.source is not StatusSource.SOURCE_EXECUTOR:
+        problems.add((*at, "source"), "must be SOURCE_EXECUTOR")
+    if status.state is TaskState.TASK_STAGING:
+        problems.add((*at, "state"), "TASK_STAGING is not allowed from an executor")

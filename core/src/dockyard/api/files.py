@@ -6,6 +6,7 @@ sandbox roots; anything else is 403, whatever ``..`` or links it uses.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
 from pathlib import Path
@@ -79,7 +80,11 @@ async def read(request: web.Request) -> web.Response:
         return web.json_response({"data": "", "offset": size})
     if offset < 0 or length < 0:
         raise web.HTTPBadRequest(text="offset and length must not be negative")
+    data = await asyncio.to_thread(read_chunk, path, offset, min(length, MAX_READ_LENGTH))
+    return web.json_response({"data": data.decode(errors="replace"), "offset": offset})
+
+
+def read_chunk(path: Path, offset: int, length: int) -> bytes:
     with path.open("rb") as file:
         file.seek(offset)
-        data = file.read(min(length, MAX_READ_LENGTH))
-    return web.json_response({"data": data.decode(errors="replace"), "offset": offset})
+        return file.read(length)

@@ -1,0 +1,121 @@
+"""Tasks through the HTTP API: throughput with every status delivered, and agent memory.
+
+- ``N native tasks through the HTTP API``: ``true`` tasks launched over HTTP, 50 in
+  flight, until a subscriber has seen every task's terminal update; tasks/second.
+- ``agent RSS per running native task``: agent (plus supervisor) resident memory
+  growth divided by the number of ``sleep`` tasks running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import aiohttp
+
+from benchmarks.agent_process import AgentProcess, call, events, running_agent, task_call
+from benchmarks.harness import Result, Target
+
+TERMINAL = {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_LOST"}
+
+
+async def launch_all(
+    agent: AgentProcess,
+    session: aiohttp.ClientSession,
+    ids: list[str],
+    command: str,
+    in_flight: int = 50,
+) -> None:
+    gate = asyncio.Semaphore(in_flight)
+
+    async def one(task_id: str) -> None:
+        async with gate:
+            status = await call(session, agent.url, task_call(task_id, command))
+            if status != 202:
+                raise RuntimeError(f"launch of {task_id} answered {status}")
+
+    await asyncio.gather(*(one(task_id) for task_id in ids))
+
+
+async def throughput(count: int) -> tuple[float, int]:
+    """Tasks per second, and statuses delivered to the subscriber."""
+    async with running_agent("--containerizers=mesos") as agent, aiohttp.ClientSession() as session:
+        stream = await session.post(f"{agent.url}/api/v1", json={"type": "SUBSCRIBE"})
+        ids = [f"load-{n}" for n in range(count)]
+        finished: set[str] = set()
+        delivered = 0
+        started = time.perf_counter()
+        launching = asyncio.create_task(launch_all(agent, session, ids, "true"))
+        async for event in events(stream):
+            if event["type"] != "TASK_UPDATED":
+                continue
+            delivered += 1
+            status = event["task_updated"]["status"]
+            if status["state"] in TERMINAL:
+                finished.add(status["task_id"]["value"])
+                if len(finished) == count:
+                    break
+        elapsed = time.perf_counter() - started
+        await launching
+        stream.close()
+        return count / elapsed, delivered
+
+
+def supervisor_rss(agent: AgentProcess) -> int:
+    """RSS of the mesos plugin's supervisor processes started for this work dir."""
+    total = 0
+    for status in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            cmdline = status.read_bytes()
+        except OSError:
+            continue
+        if b"dockyard_mesos.supervisor" in cmdline and str(agent.work_dir).encode() in cmdline:
+            for line in (status.parent / "status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+    return total
+
+
+async def rss_per_task(count: int) -> float:
+    async with running_agent("--containerizers=mesos") as agent, aiohttp.ClientSession() as session:
+        await launch_all(agent, session, ["warm-up"], "true")
+        await asyncio.sleep(1)
+        before = agent.rss_bytes() + supervisor_rss(agent)
+        ids = [f"sleep-{n}" for n in range(count)]
+        await launch_all(agent, session, ids, "sleep 120")
+        await asyncio.sleep(2)
+        after = agent.rss_bytes() + supervisor_rss(agent)
+        for task_id in ids:
+            await call(
+                session,
+                agent.url,
+                {"type": "KILL_TASK", "kill_task": {"task_id": {"value": task_id}}},
+            )
+        return (after - before) / count / 1024 / 1024
+
+
+async def run(quick: bool) -> list[Result]:
+    count = 100 if quick else 500
+    rates, delivered = [], []
+    for _ in range(1 if quick else 3):
+        rate, statuses = await throughput(count)
+        rates.append(rate)
+        delivered.append(statuses)
+    rss = [await rss_per_task(20 if quick else 100)]
+    return [
+        Result(
+            f"{count} native tasks through the HTTP API",
+            "tasks/s",
+            Target("tasks/s reported, all statuses delivered", "report"),
+            rates,
+            note=f"statuses delivered per run: {delivered} (4 per task expected)",
+        ),
+        Result(
+            "agent RSS per running native task",
+            "MB",
+            Target("< 2 MB", "below", 2.0),
+            rss,
+            note="agent + supervisor RSS growth / running tasks",
+        ),
+    ]
