@@ -318,3 +318,34 @@ async def test_checkpoint_round_trips_a_record(scripted) -> None:
     assert [s.uuid for s in loaded.statuses] == [s.uuid for s in record.statuses]
     assert loaded.handle == {"scripted": record.container_id.value}
     assert load(TaskID, {"value": "t1"}) == record.task.task_id
+
+
+async def test_registration_timeout_fails_a_launch_that_hangs(tmp_path: Path) -> None:
+    plugin = ScriptedContainerizer(block_prepare=True)
+    agent = make_agent(
+        tmp_path, host_with(a=plugin), "--containerizers=a", "--executor_registration_timeout=50ms"
+    )
+    await agent.start()
+    final = await agent.wait_task(await agent.launch_task(a_task()))
+    assert final.state is TaskState.TASK_FAILED
+    assert final.reason is Reason.REASON_EXECUTOR_REGISTRATION_TIMEOUT
+    assert "did not start within 50ms" in (final.message or "")
+    assert plugin.prepare_cancelled
+    await agent.stop()
+
+
+async def test_recover_cleanup_kills_recovered_tasks(tmp_path: Path) -> None:
+    first = make_agent(tmp_path, host_with(a=ScriptedContainerizer()), "--containerizers=a")
+    await first.start()
+    record = await first.launch_task(a_task())
+    await settle(first, record, TaskState.TASK_RUNNING)
+    await first.stop()
+
+    plugin = ScriptedContainerizer(recoverable=[record.container_id.value])
+    second = make_agent(tmp_path, host_with(a=plugin), "--containerizers=a", "--recover=cleanup")
+    await second.start()
+    await second.cleanup()
+    (recovered,) = second.tasks()
+    assert recovered.state is TaskState.TASK_KILLED
+    assert ("destroy", record.container_id.value) in plugin.calls
+    await second.stop()

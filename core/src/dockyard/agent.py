@@ -52,6 +52,7 @@ from dockyard.sandbox import create_sandbox, task_sandbox
 from dockyard.standalone import ContainerNotFoundError, StandaloneContainers
 from dockyard.statuses import KillCause, make_status, terminal_state
 from dockyard.taskstore import TaskRecord, TaskStore
+from dockyard.units import format_duration
 from dockyard.validation import validate_task
 
 log = logging.getLogger(__name__)
@@ -301,6 +302,11 @@ class Agent:
             )
             return
         config = self._config_of(record)
+        timeout: timedelta = self.flags.executor_registration_timeout
+        deadline = asyncio.get_running_loop().call_later(
+            timeout.total_seconds(),
+            lambda: self._spawn(self._stop_task(record, KillCause.REGISTRATION_TIMEOUT, None)),
+        )
         try:
             create_sandbox_for(config)
             launched = await self.dispatcher.launch(config, observe=self._observer(record))
@@ -311,6 +317,8 @@ class Agent:
             log.exception("launch of task %s failed", record.task.task_id.value)
             self._launch_failed(record, f"{type(error).__name__}: {error}")
             return
+        finally:
+            deadline.cancel()
         record.handle = launched.handle
         record.launched_at = time.time()
         self._running_status(record, launched)
@@ -327,6 +335,16 @@ class Agent:
         return observe
 
     def _launch_failed(self, record: TaskRecord, error: str) -> None:
+        if record.kill_cause is KillCause.REGISTRATION_TIMEOUT:
+            timeout = format_duration(self.flags.executor_registration_timeout)
+            self._update(
+                record,
+                TaskState.TASK_FAILED,
+                reason=Reason.REASON_EXECUTOR_REGISTRATION_TIMEOUT,
+                message=f"Container did not start within {timeout} "
+                "(--executor_registration_timeout; fetch and image pull included)",
+            )
+            return
         if record.kill_cause is KillCause.REQUESTED:
             self._update(
                 record,
@@ -430,6 +448,18 @@ class Agent:
             return result
         finally:
             unsubscribe()
+
+    async def cleanup(self) -> None:
+        """``--recover=cleanup``: kill every container this agent still runs."""
+        live = [record for record in self._records.values() if not record.terminal]
+        await asyncio.gather(*(self._stop_task(r, KillCause.REQUESTED, None) for r in live))
+        await asyncio.gather(*(self.wait_task(record) for record in live))
+        for container in list(self.standalone.records.values()):
+            if container.termination is None:
+                await self.dispatcher.destroy(
+                    container.container_id, self.flags.executor_shutdown_grace_period
+                )
+                await self.standalone.wait(container.container_id)
 
     # -- standalone containers ---------------------------------------------------
 

@@ -39,6 +39,7 @@ class KillCause(enum.Enum):
 
     REQUESTED = "requested"
     MAX_COMPLETION_TIME = "max_completion_time"
+    REGISTRATION_TIMEOUT = "registration_timeout"
 
 
 def make_status(
@@ -94,6 +95,12 @@ def terminal_state(
         message = describe_wait_status(termination.status)
     if cause is KillCause.REQUESTED:
         return TaskState.TASK_KILLED, termination.reason, message or "Container killed"
+    if cause is KillCause.REGISTRATION_TIMEOUT:
+        return (
+            TaskState.TASK_FAILED,
+            Reason.REASON_EXECUTOR_REGISTRATION_TIMEOUT,
+            message or "Container did not start in time",
+        )
     if cause is KillCause.MAX_COMPLETION_TIME:
         return (
             TaskState.TASK_FAILED,

@@ -80,6 +80,12 @@ async def serve(flags: Flags, host: PluginHost) -> None:
         loop.add_signal_handler(signum, stopping.set)
     try:
         await agent.start()
+        if flags.recover == "cleanup":
+            await agent.cleanup()
+            print(
+                "dockyard agent: --recover=cleanup killed every container; exiting", file=sys.stderr
+            )
+            return
         app[READY].set()
         print(
             f"dockyard agent {agent.agent_id} serving on http://{agent.endpoint}",
