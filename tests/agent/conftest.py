@@ -19,6 +19,18 @@ import pytest
 from ..conftest import SAMPLE_PLUGINS
 from .recordio import next_event, next_task_update
 
+TERMINAL = frozenset(
+    {
+        "TASK_FINISHED",
+        "TASK_FAILED",
+        "TASK_KILLED",
+        "TASK_ERROR",
+        "TASK_LOST",
+        "TASK_GONE",
+        "TASK_DROPPED",
+    }
+)
+
 
 @dataclass
 class RunningAgent:
@@ -67,7 +79,11 @@ class RunningAgent:
 
 
 def start_agent(work_dir: Path, log: Path, *flags: str) -> tuple[subprocess.Popen[bytes], str]:
-    """Start an agent on a free port; its log goes to ``log`` so it can never block on a pipe."""
+    """Start an agent (on a free port unless ``--port`` is given).
+
+    Its log goes to ``log`` so that it can never block on a full pipe.
+    """
+    port = [] if any(flag.startswith("--port=") for flag in flags) else ["--port=0"]
     with log.open("ab") as output:
         process = subprocess.Popen(
             [
@@ -75,7 +91,7 @@ def start_agent(work_dir: Path, log: Path, *flags: str) -> tuple[subprocess.Pope
                 "-m",
                 "dockyard.cli",
                 "agent",
-                "--port=0",
+                *port,
                 f"--work_dir={work_dir}",
                 *flags,
             ],
@@ -126,7 +142,7 @@ async def make_agent(
         if agent.process.poll() is None:
             try:
                 for task_id, task in (await agent.tasks()).items():
-                    if task["state"] not in ("TASK_FINISHED", "TASK_FAILED", "TASK_KILLED"):
+                    if task["state"] not in TERMINAL:
                         await agent.call(
                             {"type": "KILL_TASK", "kill_task": {"task_id": {"value": task_id}}}
                         )

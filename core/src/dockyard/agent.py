@@ -31,6 +31,7 @@ from dockyard.containers import (
 )
 from dockyard.discovery import CONTAINERIZERS, FETCHERS
 from dockyard.dispatcher import Dispatcher, Stage, StageObserver, container_key
+from dockyard.executors import Executors
 from dockyard.flags import Flags
 from dockyard.host import PluginHost
 from dockyard.messages import (
@@ -91,6 +92,7 @@ class Agent:
         """``ip:port`` once the HTTP API serves; exported as MESOS_AGENT_ENDPOINT."""
         self.store = TaskStore(self.meta_dir / "tasks")
         self.standalone = StandaloneContainers(self.work_dir, self.meta_dir)
+        self.executors = Executors(self)
         self.dispatcher = Dispatcher(host, [], [])
         self._records: dict[str, TaskRecord] = {}
         self._listeners: list[StatusListener] = []
@@ -170,7 +172,8 @@ class Agent:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
-    def _update(self, record: TaskRecord, state: TaskState, **fields: object) -> TaskStatus:
+    def record_status(self, record: TaskRecord, state: TaskState, **fields: object) -> TaskStatus:
+        """Record an update the agent itself makes (source SOURCE_AGENT)."""
         container_status = fields.get("container_status")
         if not isinstance(container_status, ContainerStatus):
             fields["container_status"] = ContainerStatus(container_id=record.container_id)
@@ -183,6 +186,11 @@ class Agent:
             executor_id=record.executor_id,
             **fields,  # type: ignore[arg-type]
         )
+        self.append_status(record, status)
+        return status
+
+    def append_status(self, record: TaskRecord, status: TaskStatus) -> None:
+        """Checkpoint ``status``, then tell the listeners: never the other way round."""
         record.statuses.append(status)
         self.store.save(record)
         for listener in list(self._listeners):
@@ -190,7 +198,6 @@ class Agent:
                 listener(record, status)
             except Exception:
                 log.exception("status listener failed")
-        return status
 
     # -- tasks -----------------------------------------------------------------
 
@@ -221,11 +228,6 @@ class Agent:
         if framework.id is None:
             framework.id = FrameworkID(value=DEFAULT_FRAMEWORK_ID)
         validate_task(task)
-        if task.executor is not None:
-            raise TaskConflictError(
-                "task.executor: tasks with an ExecutorInfo need the executor API, "
-                "which this agent does not serve yet; use task.command"
-            )
         for record in self._records.values():
             if (
                 record.task.task_id == task.task_id
@@ -248,23 +250,28 @@ class Agent:
             container_id=container_id,
             sandbox=sandbox,
         )
-        self._records[container_key(container_id)] = record
-        self._update(record, TaskState.TASK_STAGING)
-        self._spawn(self._run(record))
+        executor = self.executors.place(record) if task.executor is not None else None
+        self._records[record.key] = record
+        self.record_status(record, TaskState.TASK_STAGING)
+        if executor is None:
+            self.spawn(self._run(record))
+        elif executor.subscribed.is_set():
+            self.executors.deliver(executor, record)
         return record
 
-    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         running = asyncio.create_task(coroutine)
         self._running.add(running)
         running.add_done_callback(self._running.discard)
 
+    def may_switch_user(self) -> bool:
+        """Tasks run as their user only when the agent is root and --switch_user is on."""
+        return os.geteuid() == 0 and bool(self.flags.switch_user)
+
     def _user_of(self, record: TaskRecord) -> str | None:
-        """The user to run as: only when root, switching users, and a user is named."""
         assert record.task.command is not None
         user = record.task.command.user or record.framework.user
-        if os.geteuid() != 0 or not self.flags.switch_user or not user:
-            return None
-        return user
+        return user if self.may_switch_user() and user else None
 
     def _config_of(self, record: TaskRecord) -> ContainerConfig:
         task = record.task
@@ -294,7 +301,7 @@ class Agent:
 
     async def _run(self, record: TaskRecord) -> None:
         if record.kill_cause is not None:
-            self._update(
+            self.record_status(
                 record,
                 TaskState.TASK_KILLED,
                 reason=Reason.REASON_TASK_KILLED_DURING_LAUNCH,
@@ -305,7 +312,7 @@ class Agent:
         timeout: timedelta = self.flags.executor_registration_timeout
         deadline = asyncio.get_running_loop().call_later(
             timeout.total_seconds(),
-            lambda: self._spawn(self._stop_task(record, KillCause.REGISTRATION_TIMEOUT, None)),
+            lambda: self.spawn(self._stop_task(record, KillCause.REGISTRATION_TIMEOUT, None)),
         )
         try:
             create_sandbox_for(config)
@@ -330,14 +337,14 @@ class Agent:
                 record.containerizer = containerizer
                 self.store.save(record)
             elif stage is Stage.PREPARED:
-                self._update(record, TaskState.TASK_STARTING)
+                self.record_status(record, TaskState.TASK_STARTING)
 
         return observe
 
     def _launch_failed(self, record: TaskRecord, error: str) -> None:
         if record.kill_cause is KillCause.REGISTRATION_TIMEOUT:
             timeout = format_duration(self.flags.executor_registration_timeout)
-            self._update(
+            self.record_status(
                 record,
                 TaskState.TASK_FAILED,
                 reason=Reason.REASON_EXECUTOR_REGISTRATION_TIMEOUT,
@@ -346,14 +353,14 @@ class Agent:
             )
             return
         if record.kill_cause is KillCause.REQUESTED:
-            self._update(
+            self.record_status(
                 record,
                 TaskState.TASK_KILLED,
                 reason=Reason.REASON_TASK_KILLED_DURING_LAUNCH,
                 message=f"Task killed during launch: {error}",
             )
             return
-        self._update(
+        self.record_status(
             record,
             TaskState.TASK_FAILED,
             reason=Reason.REASON_CONTAINER_LAUNCH_FAILED,
@@ -361,7 +368,7 @@ class Agent:
         )
 
     def _running_status(self, record: TaskRecord, launched: Launched | None) -> None:
-        self._update(
+        self.record_status(
             record,
             TaskState.TASK_RUNNING,
             data=launched.data if launched else None,
@@ -373,7 +380,7 @@ class Agent:
         """Wait for the container to end and send the terminal update."""
         termination = None if ended is None else await asyncio.shield(ended)
         if termination is None:
-            self._update(
+            self.record_status(
                 record,
                 TaskState.TASK_FAILED,
                 reason=Reason.REASON_EXECUTOR_TERMINATED,
@@ -382,7 +389,7 @@ class Agent:
             return
         record.exit_status = termination.status
         state, reason, message = terminal_state(termination, record.kill_cause)
-        self._update(record, state, reason=reason, message=message)
+        self.record_status(record, state, reason=reason, message=message)
 
     def _arm_max_completion_time(self, record: TaskRecord) -> None:
         limit = record.task.max_completion_time
@@ -392,7 +399,7 @@ class Agent:
         delay = max(0.0, deadline - time.time())
         loop = asyncio.get_running_loop()
         loop.call_later(
-            delay, lambda: self._spawn(self._stop_task(record, KillCause.MAX_COMPLETION_TIME, None))
+            delay, lambda: self.spawn(self._stop_task(record, KillCause.MAX_COMPLETION_TIME, None))
         )
 
     def _grace_period(self, record: TaskRecord, kill_policy: KillPolicy | None) -> timedelta:
@@ -420,8 +427,11 @@ class Agent:
             return
         record.kill_cause = cause
         self.store.save(record)
+        if record.task.executor is not None:
+            await self.executors.kill_task(record, kill_policy)
+            return
         if record.state is TaskState.TASK_RUNNING and self._wants_killing_state(record):
-            self._update(record, TaskState.TASK_KILLING)
+            self.record_status(record, TaskState.TASK_KILLING)
         await self.dispatcher.destroy(record.container_id, self._grace_period(record, kill_policy))
 
     @staticmethod
@@ -506,8 +516,8 @@ class Agent:
         offers: dict[str, list[RecoveredContainer]] = {}
         pending = []
         for record in records:
-            self._records[container_key(record.container_id)] = record
-            if record.terminal:
+            self._records[record.key] = record
+            if record.terminal or record.task.executor is not None:
                 continue
             pending.append(record)
             if record.containerizer in self.dispatcher.containerizers:
@@ -515,6 +525,10 @@ class Agent:
                 offers.setdefault(record.containerizer, []).append(
                     RecoveredContainer(config=config, handle=record.handle)
                 )
+        executors = self.executors.recovery_offers()
+        for executor, offer in executors:
+            if executor.containerizer in self.dispatcher.containerizers:
+                offers.setdefault(executor.containerizer, []).append(offer)
         standalone = self.standalone.load()
         for container in standalone:
             if container.containerizer in self.dispatcher.containerizers:
@@ -525,11 +539,13 @@ class Agent:
         for container in standalone:
             claim = container_key(container.container_id) in claimed
             self.standalone.resume(self.dispatcher, container, claim)
+        for executor, _ in executors:
+            self.executors.resume(executor, container_key(executor.container_id) in claimed)
         for record in pending:
             if container_key(record.container_id) in claimed:
                 self._resume(record)
             else:
-                self._update(
+                self.record_status(
                     record,
                     TaskState.TASK_FAILED,
                     reason=Reason.REASON_EXECUTOR_TERMINATED,
@@ -554,8 +570,8 @@ class Agent:
             self._arm_max_completion_time(record)
         if record.kill_cause is not None:
             cause, record.kill_cause = record.kill_cause, None
-            self._spawn(self._stop_task(record, cause, None))
-        self._spawn(self._follow(record, self.dispatcher.ended(record.container_id)))
+            self.spawn(self._stop_task(record, cause, None))
+        self.spawn(self._follow(record, self.dispatcher.ended(record.container_id)))
 
 
 def create_sandbox_for(config: ContainerConfig) -> None:

@@ -66,6 +66,13 @@ def core_flag_set() -> FlagSet:
         "before it is destroyed and the task fails.",
     )
     flags.add(
+        "executor_reregistration_timeout",
+        DURATION,
+        default="2secs",
+        help="After an agent restart, how long a recovered executor has to subscribe again "
+        "before it is destroyed and its tasks are lost.",
+    )
+    flags.add(
         "executor_shutdown_grace_period",
         DURATION,
         default="5secs",

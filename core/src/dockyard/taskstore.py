@@ -46,6 +46,11 @@ class TaskRecord:
     """Wall-clock time of TASK_RUNNING, for max_completion_time across restarts."""
 
     @property
+    def key(self) -> str:
+        """Unique among records: tasks of one executor share its container."""
+        return f"{container_key(self.container_id)}.{self.task.task_id.value}"
+
+    @property
     def state(self) -> TaskState | None:
         return self.statuses[-1].state if self.statuses else None
 
@@ -63,7 +68,7 @@ class TaskStore:
         self.directory = directory
 
     def path_of(self, record: TaskRecord) -> Path:
-        return self.directory / f"{container_key(record.container_id)}.json"
+        return self.directory / f"{record.key}.json"
 
     def save(self, record: TaskRecord) -> None:
         write_json(self.path_of(record), encode(record))

@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from dockyard.agent import Agent
-from dockyard.api import files, metrics, operator
+from dockyard.api import executor, files, metrics, operator
 from dockyard.api.events import EventHub, task_updated
 from dockyard.api.keys import AGENT, EVENTS, FLAGS, HEARTBEAT_SECONDS, KILLS
 from dockyard.flags import Flags
@@ -50,6 +50,7 @@ def create_app(
     app[HEARTBEAT_SECONDS] = heartbeat
     app[READY] = asyncio.Event()
     app.router.add_post("/api/v1", operator.handle)
+    app.router.add_post("/api/v1/executor", executor.handle)
     app.router.add_get("/files/browse", files.browse)
     app.router.add_get("/files/read", files.read)
     app.router.add_get("/metrics/snapshot", metrics.metrics_snapshot)

@@ -1,0 +1,464 @@
+"""Tasks that bring their own executor (``TaskInfo.executor``), and the executors.
+
+An executor is a container launched by whichever containerizer accepts the
+ExecutorInfo's ContainerInfo. It subscribes to ``/api/v1/executor`` and receives
+its tasks as LAUNCH events; the status updates it sends are checkpointed and
+then acknowledged, so an update is never lost nor counted twice, also across an
+agent restart (the executor resends what was not acknowledged).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dockyard.checkpoint import discard_partial_writes, read_json, write_json
+from dockyard.containers import ContainerConfig, LaunchError, RecoveredContainer
+from dockyard.dispatcher import Stage, container_key
+from dockyard.messages import (
+    AgentID,
+    AgentInfo,
+    ContainerID,
+    ContainerStatus,
+    ExecutorAcknowledged,
+    ExecutorCall,
+    ExecutorEvent,
+    ExecutorEventType,
+    ExecutorID,
+    ExecutorInfo,
+    ExecutorKill,
+    ExecutorLaunch,
+    ExecutorSubscribed,
+    FrameworkCapabilityType,
+    FrameworkInfo,
+    KillPolicy,
+    Reason,
+    StatusSource,
+    TaskState,
+    TaskStatus,
+    dump,
+    load,
+)
+from dockyard.redaction import redact_secrets
+from dockyard.sandbox import create_sandbox, task_sandbox
+from dockyard.statuses import KillCause
+from dockyard.taskstore import TaskRecord
+from dockyard.units import format_duration
+
+if TYPE_CHECKING:
+    from dockyard.agent import Agent
+
+log = logging.getLogger(__name__)
+
+
+class UnknownExecutorError(LookupError):
+    pass
+
+
+class InvalidUpdateError(ValueError):
+    pass
+
+
+def recordio(event: ExecutorEvent) -> bytes:
+    body = json.dumps(dump(event), separators=(",", ":")).encode()
+    return f"{len(body)}\n".encode() + body
+
+
+@dataclass(eq=False)
+class ExecutorRecord:
+    executor: ExecutorInfo
+    framework: FrameworkInfo
+    container_id: ContainerID
+    sandbox: Path
+    containerizer: str | None = None
+    handle: dict[str, Any] = field(default_factory=dict)
+    terminated: bool = False
+    stream: asyncio.Queue[bytes | None] | None = None
+    subscribed: asyncio.Event = field(default_factory=asyncio.Event)
+    shutting_down: bool = False
+
+    @property
+    def key(self) -> str:
+        assert self.framework.id is not None
+        return f"{self.framework.id.value}/{self.executor.executor_id.value}"
+
+    def send(self, event: ExecutorEvent) -> bool:
+        if self.stream is None:
+            return False
+        self.stream.put_nowait(recordio(event))
+        return True
+
+
+class Executors:
+    """Launches executors, feeds them tasks, and records what they report."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+        self.directory = agent.meta_dir / "executors"
+        self.live: dict[str, ExecutorRecord] = {}
+
+    # -- persistence ----------------------------------------------------------
+
+    def _save(self, executor: ExecutorRecord) -> None:
+        write_json(
+            self.directory / f"{container_key(executor.container_id)}.json",
+            {
+                "executor": redact_secrets(dump(executor.executor)),
+                "framework": dump(executor.framework),
+                "container_id": dump(executor.container_id),
+                "sandbox": str(executor.sandbox),
+                "containerizer": executor.containerizer,
+                "handle": executor.handle,
+                "terminated": executor.terminated,
+            },
+        )
+
+    def _load(self) -> list[ExecutorRecord]:
+        discard_partial_writes(self.directory)
+        loaded = []
+        for path in sorted(self.directory.glob("*.json")):
+            try:
+                data = read_json(path)
+                loaded.append(
+                    ExecutorRecord(
+                        executor=load(ExecutorInfo, data["executor"], path="executor"),
+                        framework=load(FrameworkInfo, data["framework"], path="framework"),
+                        container_id=load(ContainerID, data["container_id"], path="container_id"),
+                        sandbox=Path(data["sandbox"]),
+                        containerizer=data["containerizer"],
+                        handle=data["handle"],
+                        terminated=data["terminated"],
+                    )
+                )
+            except Exception as error:
+                log.error("ignoring unreadable executor checkpoint %s: %s", path, error)
+        return [executor for executor in loaded if not executor.terminated]
+
+    # -- tasks ------------------------------------------------------------------
+
+    def tasks_of(self, executor: ExecutorRecord) -> list[TaskRecord]:
+        return [
+            record
+            for record in self.agent.tasks()
+            if record.container_id == executor.container_id and not record.terminal
+        ]
+
+    def place(self, record: TaskRecord) -> ExecutorRecord:
+        """Assign a new task to its executor, launching the executor if needed.
+
+        The caller records TASK_STAGING, then calls :meth:`deliver` if the executor
+        has already subscribed; otherwise the task goes out when it subscribes.
+        """
+        task = record.task
+        assert task.executor is not None
+        assert record.framework.id is not None
+        key = f"{record.framework.id.value}/{task.executor.executor_id.value}"
+        executor = self.live.get(key)
+        if executor is None:
+            info = copy.deepcopy(task.executor)
+            if info.container is None and self.agent.flags.default_container_info is not None:
+                info.container = copy.deepcopy(self.agent.flags.default_container_info)
+            container_id = ContainerID(value=str(uuid.uuid4()))
+            executor = ExecutorRecord(
+                executor=info,
+                framework=record.framework,
+                container_id=container_id,
+                sandbox=task_sandbox(
+                    self.agent.work_dir,
+                    self.agent.agent_id,
+                    record.framework.id.value,
+                    info.executor_id.value,
+                    container_id.value,
+                ),
+            )
+            self.live[key] = executor
+            self.agent.spawn(self._launch(executor))
+        record.container_id = executor.container_id
+        record.sandbox = executor.sandbox
+        record.executor_id = executor.executor.executor_id.value
+        return executor
+
+    def deliver(self, executor: ExecutorRecord, record: TaskRecord) -> None:
+        executor.send(
+            ExecutorEvent(type=ExecutorEventType.LAUNCH, launch=ExecutorLaunch(task=record.task))
+        )
+
+    def config(self, executor: ExecutorRecord) -> ContainerConfig:
+        info = executor.executor
+        assert info.command is not None
+        assert executor.framework.id is not None
+        flags = self.agent.flags
+        grace = self.grace_period(executor)
+        environment = dict(flags.executor_environment_variables or {})
+        environment.update(
+            MESOS_FRAMEWORK_ID=executor.framework.id.value,
+            MESOS_EXECUTOR_ID=info.executor_id.value,
+            MESOS_DIRECTORY=str(executor.sandbox),
+            MESOS_SLAVE_ID=self.agent.agent_id,
+            MESOS_AGENT_ID=self.agent.agent_id,
+            MESOS_CHECKPOINT="1" if executor.framework.checkpoint else "0",
+            MESOS_HTTP_COMMAND_EXECUTOR="0",
+            MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD=format_duration(grace),
+        )
+        if executor.framework.checkpoint:
+            environment["MESOS_RECOVERY_TIMEOUT"] = "15mins"
+            environment["MESOS_SUBSCRIPTION_BACKOFF_MAX"] = format_duration(
+                flags.executor_reregistration_timeout
+            )
+        if self.agent.endpoint:
+            environment["MESOS_AGENT_ENDPOINT"] = self.agent.endpoint
+        resources = list(info.resources)
+        for record in self.tasks_of(executor):
+            resources.extend(record.task.resources)
+        user = info.command.user or executor.framework.user
+        return ContainerConfig(
+            container_id=executor.container_id,
+            command=info.command,
+            container_info=info.container,
+            resources=resources,
+            sandbox=executor.sandbox,
+            user=user if self.agent.may_switch_user() and user else None,
+            environment=environment,
+            kill_grace_period=grace,
+            executor_info=info,
+            framework_info=executor.framework,
+        )
+
+    def grace_period(self, executor: ExecutorRecord) -> timedelta:
+        if executor.executor.shutdown_grace_period is not None:
+            return timedelta(
+                microseconds=executor.executor.shutdown_grace_period.nanoseconds / 1000
+            )
+        grace: timedelta = self.agent.flags.executor_shutdown_grace_period
+        return grace
+
+    async def _launch(self, executor: ExecutorRecord) -> None:
+        config = self.config(executor)
+
+        async def observe(stage: Stage, containerizer: str) -> None:
+            if stage is Stage.SELECTED:
+                executor.containerizer = containerizer
+                self._save(executor)
+
+        timeout: timedelta = self.agent.flags.executor_registration_timeout
+        try:
+            create_sandbox(executor.sandbox, config.user)
+            launched = await self.agent.dispatcher.launch(config, observe=observe)
+        except Exception as error:
+            if not isinstance(error, LaunchError):
+                log.exception("launch of executor %s failed", executor.key)
+            self._fail_tasks(
+                executor,
+                Reason.REASON_CONTAINER_LAUNCH_FAILED,
+                f"Failed to launch container: {error}",
+            )
+            self._ended(executor)
+            return
+        executor.handle = launched.handle
+        self._save(executor)
+        self._follow(executor)
+        try:
+            await asyncio.wait_for(executor.subscribed.wait(), timeout.total_seconds())
+        except TimeoutError:
+            self._fail_tasks(
+                executor,
+                Reason.REASON_EXECUTOR_REGISTRATION_TIMEOUT,
+                f"Executor did not register within {format_duration(timeout)}",
+            )
+            await self.agent.dispatcher.destroy(executor.container_id, timedelta(0))
+
+    def _follow(self, executor: ExecutorRecord) -> None:
+        ended = self.agent.dispatcher.ended(executor.container_id)
+
+        async def follow() -> None:
+            termination = None if ended is None else await asyncio.shield(ended)
+            message = "Executor terminated"
+            if termination is not None and termination.message:
+                message += f": {termination.message}"
+            self._fail_tasks(executor, Reason.REASON_EXECUTOR_TERMINATED, message)
+            self._ended(executor)
+
+        self.agent.spawn(follow())
+
+    def _ended(self, executor: ExecutorRecord) -> None:
+        executor.terminated = True
+        self._save(executor)
+        self.live.pop(executor.key, None)
+        if executor.stream is not None:
+            executor.stream.put_nowait(None)
+
+    def _fail_tasks(
+        self,
+        executor: ExecutorRecord,
+        reason: Reason,
+        message: str,
+        state: TaskState = TaskState.TASK_FAILED,
+    ) -> None:
+        for record in self.tasks_of(executor):
+            if record.kill_cause is KillCause.REQUESTED:
+                self.agent.record_status(record, TaskState.TASK_KILLED, message=message)
+            else:
+                self.agent.record_status(record, state, reason=reason, message=message)
+
+    # -- the executor API ---------------------------------------------------------
+
+    def find(self, call: ExecutorCall) -> ExecutorRecord:
+        executor = self.live.get(f"{call.framework_id.value}/{call.executor_id.value}")
+        if executor is None:
+            raise UnknownExecutorError(
+                f"Executor '{call.executor_id.value}' of framework "
+                f"'{call.framework_id.value}' is not running on this agent"
+            )
+        return executor
+
+    def subscribe(self, call: ExecutorCall) -> asyncio.Queue[bytes | None]:
+        """Attach the executor's event stream; queue SUBSCRIBED and its undelivered tasks."""
+        executor = self.find(call)
+        if executor.stream is not None:
+            executor.stream.put_nowait(None)  # a resubscription replaces the old stream
+        executor.stream = asyncio.Queue()
+        known = (
+            {t.task_id for t in call.subscribe.unacknowledged_tasks} if call.subscribe else set()
+        )
+        for update in call.subscribe.unacknowledged_updates if call.subscribe else []:
+            self._accept_update(executor, update.status)
+        agent_info = AgentInfo(
+            hostname=self.agent.flags.hostname, id=AgentID(value=self.agent.agent_id)
+        )
+        executor.send(
+            ExecutorEvent(
+                type=ExecutorEventType.SUBSCRIBED,
+                subscribed=ExecutorSubscribed(
+                    executor_info=executor.executor,
+                    framework_info=executor.framework,
+                    agent_info=agent_info,
+                    container_id=executor.container_id,
+                ),
+            )
+        )
+        for record in self.tasks_of(executor):
+            never_heard = all(s.source is not StatusSource.SOURCE_EXECUTOR for s in record.statuses)
+            if never_heard and record.task.task_id not in known:
+                self.deliver(executor, record)
+        executor.subscribed.set()
+        return executor.stream
+
+    def update(self, call: ExecutorCall) -> None:
+        assert call.update is not None
+        self._accept_update(self.find(call), call.update.status)
+
+    def _accept_update(self, executor: ExecutorRecord, status: TaskStatus) -> None:
+        record = next(
+            (
+                r
+                for r in self.agent.tasks()
+                if r.container_id == executor.container_id and r.task.task_id == status.task_id
+            ),
+            None,
+        )
+        if record is None:
+            raise InvalidUpdateError(
+                f"Task '{status.task_id.value}' is not a task of this executor"
+            )
+        assert status.uuid is not None
+        if all(known.uuid != status.uuid for known in record.statuses) and not record.terminal:
+            status.agent_id = AgentID(value=self.agent.agent_id)
+            status.executor_id = ExecutorID(value=record.executor_id)
+            if status.container_status is None:
+                status.container_status = ContainerStatus(container_id=executor.container_id)
+            self.agent.append_status(record, status)
+        executor.send(
+            ExecutorEvent(
+                type=ExecutorEventType.ACKNOWLEDGED,
+                acknowledged=ExecutorAcknowledged(task_id=status.task_id, uuid=status.uuid),
+            )
+        )
+        if not self.tasks_of(executor):
+            self.agent.spawn(self.shut_down(executor))
+
+    async def shut_down(self, executor: ExecutorRecord) -> None:
+        """SHUTDOWN, then destroy the container if it is still there after the grace."""
+        if executor.shutting_down or executor.terminated:
+            return
+        executor.shutting_down = True
+        executor.send(ExecutorEvent(type=ExecutorEventType.SHUTDOWN))
+        ended = self.agent.dispatcher.ended(executor.container_id)
+        if ended is not None:
+            try:
+                await asyncio.wait_for(
+                    asyncio.shield(ended), self.grace_period(executor).total_seconds()
+                )
+            except TimeoutError:
+                await self.agent.dispatcher.destroy(executor.container_id, timedelta(0))
+
+    def disconnected(self, executor: ExecutorRecord, stream: asyncio.Queue[bytes | None]) -> None:
+        if executor.stream is stream:
+            executor.stream = None
+
+    async def kill_task(self, record: TaskRecord, kill_policy: KillPolicy | None) -> None:
+        executor = next(
+            (e for e in self.live.values() if e.container_id == record.container_id), None
+        )
+        if executor is None or not executor.subscribed.is_set():
+            self.agent.record_status(
+                record,
+                TaskState.TASK_KILLED,
+                reason=Reason.REASON_TASK_KILLED_DURING_LAUNCH,
+                message="Killed before delivery to the executor",
+            )
+            if executor is not None and not self.tasks_of(executor):
+                await self.agent.dispatcher.destroy(executor.container_id, timedelta(0))
+            return
+        executor.send(
+            ExecutorEvent(
+                type=ExecutorEventType.KILL,
+                kill=ExecutorKill(task_id=record.task.task_id, kill_policy=kill_policy),
+            )
+        )
+
+    # -- recovery ---------------------------------------------------------------------
+
+    def recovery_offers(self) -> list[tuple[ExecutorRecord, RecoveredContainer]]:
+        offers = []
+        for executor in self._load():
+            self.live[executor.key] = executor
+            offers.append(
+                (executor, RecoveredContainer(config=self.config(executor), handle=executor.handle))
+            )
+        return offers
+
+    def resume(self, executor: ExecutorRecord, claimed: bool) -> None:
+        if not claimed:
+            self._fail_tasks(
+                executor,
+                Reason.REASON_EXECUTOR_TERMINATED,
+                "The executor was not recovered after an agent restart",
+            )
+            self._ended(executor)
+            return
+        self._follow(executor)
+        self.agent.spawn(self._await_resubscription(executor))
+
+    async def _await_resubscription(self, executor: ExecutorRecord) -> None:
+        timeout: timedelta = self.agent.flags.executor_reregistration_timeout
+        try:
+            await asyncio.wait_for(executor.subscribed.wait(), timeout.total_seconds())
+        except TimeoutError:
+            partition_aware = any(
+                capability.type is FrameworkCapabilityType.PARTITION_AWARE
+                for capability in executor.framework.capabilities
+            )
+            self._fail_tasks(
+                executor,
+                Reason.REASON_EXECUTOR_REREGISTRATION_TIMEOUT,
+                f"Executor did not reregister within {format_duration(timeout)}",
+                TaskState.TASK_GONE if partition_aware else TaskState.TASK_LOST,
+            )
+            await self.agent.dispatcher.destroy(executor.container_id, timedelta(0))
