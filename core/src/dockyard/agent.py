@@ -33,6 +33,7 @@ from dockyard.discovery import CONTAINERIZERS, FETCHERS
 from dockyard.dispatcher import Dispatcher, Stage, StageObserver, container_key
 from dockyard.executors import Executors
 from dockyard.flags import Flags
+from dockyard.health import HealthVerdicts, check_health, probe_for
 from dockyard.host import PluginHost
 from dockyard.messages import (
     ContainerID,
@@ -98,6 +99,7 @@ class Agent:
         self._listeners: list[StatusListener] = []
         self._running: set[asyncio.Task[None]] = set()
         self._started: list[str] = []
+        self._health_checks: dict[str, asyncio.Task[None]] = {}
 
     # -- start-up and shut-down ------------------------------------------------
 
@@ -193,6 +195,8 @@ class Agent:
         """Checkpoint ``status``, then tell the listeners: never the other way round."""
         record.statuses.append(status)
         self.store.save(record)
+        if record.terminal:
+            self._stop_health_checks(record)
         for listener in list(self._listeners):
             try:
                 listener(record, status)
@@ -375,6 +379,49 @@ class Agent:
             container_status=launched.container_status if launched else None,
         )
         self._arm_max_completion_time(record)
+        self._start_health_checks(record)
+
+    # -- health checks -----------------------------------------------------------
+
+    def _start_health_checks(self, record: TaskRecord) -> None:
+        check = record.task.health_check
+        if check is None or record.task.executor is not None or record.key in self._health_checks:
+            return
+        running = record.latest_status
+
+        async def run_in_container(time_limit: timedelta) -> int | None:
+            assert check is not None
+            assert check.command is not None
+            return await self.dispatcher.exec_in_container(
+                record.container_id, check.command, time_limit
+            )
+
+        verdicts = HealthVerdicts(
+            changed=lambda healthy: self._health_changed(record, healthy),
+            kill=lambda: self.spawn(self._stop_task(record, KillCause.HEALTH_CHECK, None)),
+        )
+        checking = asyncio.create_task(
+            check_health(check, probe_for(check, running, run_in_container), verdicts)
+        )
+        self._health_checks[record.key] = checking
+
+    def _stop_health_checks(self, record: TaskRecord) -> None:
+        checking = self._health_checks.pop(record.key, None)
+        if checking is not None and checking is not asyncio.current_task():
+            checking.cancel()
+
+    def _health_changed(self, record: TaskRecord, healthy: bool) -> None:
+        """A TASK_RUNNING update with the new health; never once a kill has begun."""
+        if record.state is not TaskState.TASK_RUNNING or record.kill_cause is not None:
+            return
+        running = next(s for s in reversed(record.statuses) if s.state is TaskState.TASK_RUNNING)
+        self.record_status(
+            record,
+            TaskState.TASK_RUNNING,
+            healthy=healthy,
+            reason=Reason.REASON_TASK_HEALTH_CHECK_STATUS_UPDATED,
+            container_status=running.container_status,
+        )
 
     async def _follow(self, record: TaskRecord, ended: asyncio.Future[Termination] | None) -> None:
         """Wait for the container to end and send the terminal update."""
@@ -389,7 +436,8 @@ class Agent:
             return
         record.exit_status = termination.status
         state, reason, message = terminal_state(termination, record.kill_cause)
-        self.record_status(record, state, reason=reason, message=message)
+        healthy = False if record.kill_cause is KillCause.HEALTH_CHECK else None
+        self.record_status(record, state, reason=reason, message=message, healthy=healthy)
 
     def _arm_max_completion_time(self, record: TaskRecord) -> None:
         limit = record.task.max_completion_time
@@ -427,6 +475,7 @@ class Agent:
             return
         record.kill_cause = cause
         self.store.save(record)
+        self._stop_health_checks(record)
         if record.task.executor is not None:
             await self.executors.kill_task(record, kill_policy)
             return
@@ -568,6 +617,7 @@ class Agent:
             self._running_status(record, None)
         else:
             self._arm_max_completion_time(record)
+            self._start_health_checks(record)
         if record.kill_cause is not None:
             cause, record.kill_cause = record.kill_cause, None
             self.spawn(self._stop_task(record, cause, None))

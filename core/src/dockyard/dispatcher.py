@@ -24,7 +24,7 @@ from dockyard.containers import (
     Termination,
 )
 from dockyard.host import PluginHost
-from dockyard.messages import ContainerID, ResourceStatistics, TaskState
+from dockyard.messages import CommandInfo, ContainerID, ResourceStatistics, TaskState
 
 log = logging.getLogger(__name__)
 
@@ -237,6 +237,15 @@ class Dispatcher:
         if containerizer is None:
             return None
         return await self.host.usage(containerizer, container_id)
+
+    async def exec_in_container(
+        self, container_id: ContainerID, command: CommandInfo, time_limit: timedelta
+    ) -> int | None:
+        """Run a command in a container; None if unknown or its containerizer cannot."""
+        containerizer = self.containerizer_of(container_id)
+        if containerizer is None or not self.host.implements(containerizer, "exec_in_container"):
+            return None
+        return await self.host.exec_in_container(containerizer, container_id, command, time_limit)
 
     async def kill(self, container_id: ContainerID, signal: int) -> bool:
         """Signal a container; False if unknown. Raises KillUnsupportedError."""

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
         Termination,
     )
     from dockyard.flags import FlagSet
-    from dockyard.messages import URI, ContainerID, ResourceStatistics
+    from dockyard.messages import URI, CommandInfo, ContainerID, ResourceStatistics
 
 
 # -------------------------------------------------------------------------
@@ -152,6 +152,19 @@ def kill(container_id: ContainerID, signal: int) -> Awaitable[bool]:
     """Send ``signal`` to a running container (``KILL_CONTAINER``).
 
     Returns False if the container is unknown or already gone.
+    """
+
+
+@hookspec
+def exec_in_container(
+    container_id: ContainerID, command: CommandInfo, time_limit: timedelta
+) -> Awaitable[int | None]:
+    """Run ``command`` inside a running container, as a COMMAND health check does.
+
+    "Inside" means with what the task sees: its mount and network namespaces for a
+    Docker container (``docker exec``), its sandbox, user, environment and cgroup
+    for a native one. Kill it after ``time_limit``. Returns the raw ``wait(2)``
+    status, or None for an unknown container.
     """
 
 

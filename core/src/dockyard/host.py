@@ -29,7 +29,7 @@ from dockyard.discovery import (
     discover,
 )
 from dockyard.flags import FlagSet
-from dockyard.messages import URI, ContainerID, ResourceStatistics
+from dockyard.messages import URI, CommandInfo, ContainerID, ResourceStatistics
 
 REQUIRED_CONTAINERIZER_HOOKS = ("supports", "launch", "wait", "destroy")
 
@@ -189,6 +189,19 @@ class PluginHost:
     async def usage(self, name: str, container_id: ContainerID) -> ResourceStatistics | None:
         result: ResourceStatistics | None = await self._await_one(
             name, "usage", None, container_id=container_id
+        )
+        return result
+
+    async def exec_in_container(
+        self, name: str, container_id: ContainerID, command: CommandInfo, time_limit: timedelta
+    ) -> int | None:
+        result: int | None = await self._await_one(
+            name,
+            "exec_in_container",
+            None,
+            container_id=container_id,
+            command=command,
+            time_limit=time_limit,
         )
         return result
 

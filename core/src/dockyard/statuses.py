@@ -40,6 +40,7 @@ class KillCause(enum.Enum):
     REQUESTED = "requested"
     MAX_COMPLETION_TIME = "max_completion_time"
     REGISTRATION_TIMEOUT = "registration_timeout"
+    HEALTH_CHECK = "health_check"
 
 
 def make_status(
@@ -52,6 +53,7 @@ def make_status(
     reason: Reason | None = None,
     data: bytes | None = None,
     container_status: ContainerStatus | None = None,
+    healthy: bool | None = None,
 ) -> TaskStatus:
     return TaskStatus(
         task_id=task_id,
@@ -65,6 +67,7 @@ def make_status(
         uuid=uuid.uuid4().bytes,
         data=data,
         container_status=container_status,
+        healthy=healthy,
     )
 
 
@@ -93,7 +96,7 @@ def terminal_state(
     message = termination.message
     if not message and termination.status is not None:
         message = describe_wait_status(termination.status)
-    if cause is KillCause.REQUESTED:
+    if cause in (KillCause.REQUESTED, KillCause.HEALTH_CHECK):
         return TaskState.TASK_KILLED, termination.reason, message or "Container killed"
     if cause is KillCause.REGISTRATION_TIMEOUT:
         return (
