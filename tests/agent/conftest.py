@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -152,3 +153,20 @@ async def make_agent(
             finally:
                 stop_agent(agent.process)
     await session.close()
+    for agent in started:
+        kill_leftovers(agent.work_dir)
+
+
+def kill_leftovers(work_dir: Path) -> None:
+    """Kill what a test left running for this work dir: supervisors and task processes."""
+    marker = str(work_dir).encode()
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            found = (
+                marker in (proc / "cmdline").read_bytes()
+                or marker in (proc / "environ").read_bytes()
+            )
+            if found and int(proc.name) != os.getpid():
+                os.kill(int(proc.name), signal.SIGKILL)
+        except (OSError, ValueError):
+            continue

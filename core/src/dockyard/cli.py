@@ -95,10 +95,8 @@ def show_plugins(host: PluginHost, out: TextIO) -> int:
             )
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + row[4],
-            file=out,
-        )
+        cells = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+        print(f"{cells}  {row[4]}", file=out)
     for broken in host.broken:
         print(f"BROKEN: {broken.describe()}", file=out)
     return 0

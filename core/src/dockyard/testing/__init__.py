@@ -23,6 +23,7 @@ from dockyard.testing.driver import AgentDriver
 from dockyard.testing.factories import (
     as_json,
     command_info,
+    config_for_task,
     container_config,
     docker_container_info,
     launch_container,
@@ -43,6 +44,7 @@ __all__ = [
     "TaskResult",
     "as_json",
     "command_info",
+    "config_for_task",
     "container_config",
     "docker_container_info",
     "launch_container",

@@ -159,6 +159,19 @@ def container_config(
     )
 
 
+def config_for_task(task: TaskInfo, *, sandbox: Path) -> ContainerConfig:
+    """The ContainerConfig the agent would build for ``task`` (without ``MESOS_*``)."""
+    assert task.command is not None, "a command task"
+    return ContainerConfig(
+        container_id=ContainerID(value=str(uuid.uuid4())),
+        command=task.command,
+        container_info=task.container,
+        resources=list(task.resources),
+        sandbox=sandbox,
+        task_info=task,
+    )
+
+
 def launch_container(
     command: str | CommandInfo,
     *,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import re
+import signal
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import timedelta
@@ -34,7 +35,7 @@ from dockyard.messages import (
 from dockyard.statuses import exit_code
 from dockyard.testing.driver import AgentDriver
 from dockyard.testing.factories import (
-    container_config,
+    config_for_task,
     docker_container_info,
     mesos_container_info,
     task_info,
@@ -49,6 +50,7 @@ BEHAVIOURS = {
     "signal": "a task killed by a signal ends TASK_FAILED",
     "agent_environment": "the agent's MESOS_* variables reach the task",
     "kill": "destroy gives the grace period, then kills",
+    "signal_hook": "kill() delivers a signal to a running container",
     "recover": "containers survive an agent restart and are reattached",
     "concurrent": "concurrent launches do not interfere",
 }
@@ -146,7 +148,7 @@ class ContainerizerConformance:
 
     def self_kill_command(self) -> str:
         """A shell command whose process dies of SIGKILL (PID 1 in a container cannot
-        signal itself: a docker backend returns ``sh -c 'kill -KILL $$'`` instead)."""
+        signal itself: a docker backend runs ``sh -c 'kill -KILL $$'; exit $?`` instead)."""
         return "kill -KILL $$"
 
     # -- the suite's own fixtures ------------------------------------------------
@@ -204,10 +206,10 @@ class ContainerizerConformance:
         self,
         agent: AgentDriver,
         entry_point_name: str,
-        container_info: ContainerInfo | None,
+        make_task: Callable[..., TaskInfo],
         tmp_path: Path,
     ) -> None:
-        config = container_config("true", sandbox=tmp_path, container_info=container_info)
+        config = config_for_task(make_task("true"), sandbox=tmp_path)
         verdict = agent.host.supports(entry_point_name, config)
         assert verdict.accepted, f"refused its own container: {verdict.reason}"
 
@@ -216,12 +218,13 @@ class ContainerizerConformance:
         self,
         agent: AgentDriver,
         entry_point_name: str,
+        make_task: Callable[..., TaskInfo],
         foreign_container_info: ContainerInfo,
         tmp_path: Path,
     ) -> None:
         self.require("refuse_foreign")
-        config = container_config("true", sandbox=tmp_path, container_info=foreign_container_info)
-        verdict = agent.host.supports(entry_point_name, config)
+        task = make_task("true", container=foreign_container_info)
+        verdict = agent.host.supports(entry_point_name, config_for_task(task, sandbox=tmp_path))
         assert not verdict.accepted, f"accepted a {foreign_container_info.type.name} container"
         assert verdict.reason, "a refusal must say why"
 
@@ -336,6 +339,7 @@ class ContainerizerConformance:
                 f'touch "{SANDBOX}/ready"; while :; do sleep 0.1; done'
             )
         )
+        await agent.wait_for_state(record, TaskState.TASK_RUNNING)
         await agent.wait_for_file(record, "ready")
         await agent.kill(record, grace_period=timedelta(seconds=self.timeout))
         result = await agent.result(record)
@@ -351,9 +355,31 @@ class ContainerizerConformance:
         record = await agent.launch(
             make_task(f"trap '' TERM; touch \"{SANDBOX}/ready\"; while :; do sleep 0.1; done")
         )
+        await agent.wait_for_state(record, TaskState.TASK_RUNNING)
         await agent.wait_for_file(record, "ready")
         await agent.kill(record, grace_period=timedelta(milliseconds=200))
         (await agent.result(record)).assert_killed()
+
+    @pytest.mark.asyncio
+    async def test_kill_hook_signals_a_running_container(
+        self, agent: AgentDriver, entry_point_name: str, make_task: Callable[..., TaskInfo]
+    ) -> None:
+        self.require("signal_hook")
+        if not agent.host.implements(entry_point_name, "kill"):
+            pytest.skip("the plugin has no kill hook (KILL_CONTAINER is refused)")
+        record = await agent.launch(
+            make_task(
+                f"trap 'echo usr1 > \"{SANDBOX}/signalled\"; exit 0' USR1; "
+                f'touch "{SANDBOX}/ready"; while :; do sleep 0.1; done'
+            )
+        )
+        await agent.wait_for_state(record, TaskState.TASK_RUNNING)
+        await agent.wait_for_file(record, "ready")
+        delivered = await agent.host.kill(entry_point_name, record.container_id, signal.SIGUSR1)
+        assert delivered, "kill() returned False for a running container"
+        result = await agent.result(record)
+        result.assert_finished()
+        assert (result.sandbox / "signalled").read_text() == "usr1\n"
 
     # -- unknown containers and wait -------------------------------------------------
 

@@ -1,0 +1,227 @@
+"""Benchmark the docker containerizer against the bare docker SDK on the same Engine.
+
+Measures, for a ``true`` task on a locally imported busybox image:
+  1. launch→running and launch→finished, plugin vs bare SDK create+start(+wait),
+     interleaved run by run (medians and the ratio; target overhead < 10%);
+  2. N concurrent launches vs N concurrent bare runs (throughput ratio; target >= 0.9);
+  3. agent RSS growth per running container (target < 1 MB);
+  4. recovery time with M running containers (target < 2 s).
+
+Usage (from the repository root, which holds the test image helpers):
+  python -m benchmarks.docker_launch [--runs 30] [--concurrent 50] [--recover 200]
+Needs a Docker daemon at /var/run/docker.sock and busybox-static; writes a JSON summary
+to benchmarks/results/docker_launch.json. Everything it creates is removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from docker import APIClient
+from docker.errors import APIError
+from dockyard.containers import AgentContext, ContainerConfig, RecoveredContainer
+from dockyard.flags import FlagSet
+from dockyard_docker import engine, naming
+from dockyard_docker.plugin import DockerContainerizer
+from dockyard_docker.resources import host_memory
+from dockyard_docker.run_config import RunContext, build_run_spec
+
+from tests.docker.configs import TEST_LABEL, TEST_LABEL_VALUE, task_config
+from tests.docker.images import busybox_rootfs, import_image
+
+SOCKET = "/var/run/docker.sock"
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def rss_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+class Bench:
+    def __init__(self, api: APIClient, image: str, work: Path) -> None:
+        self.api = api
+        self.image = image
+        self.work = work
+        self.agent_ids: list[str] = []
+        self.run_context = RunContext(
+            agent_id="bench-bare",
+            sandbox_directory="/mnt/mesos/sandbox",
+            default_dns=None,
+            total_memory=host_memory(),
+        )
+
+    async def agent(self, agent_id: str | None = None) -> DockerContainerizer:
+        agent_id = agent_id or f"bench-{uuid.uuid4().hex[:10]}"
+        self.agent_ids.append(agent_id)
+        plugin = DockerContainerizer()
+        flags = FlagSet()
+        plugin.add_flags(flags)
+        await plugin.start(
+            AgentContext(
+                flags=flags.parse([], {}),
+                agent_id=agent_id,
+                work_dir=self.work,
+                state_dir=self.work / "meta" / agent_id,
+            )
+        )
+        return plugin
+
+    def config(self, command: str) -> ContainerConfig:
+        return task_config(self.work / "sandboxes" / uuid.uuid4().hex, self.image, command)
+
+    async def plugin_run(self, plugin: DockerContainerizer) -> tuple[float, float]:
+        config = self.config("true")
+        started = time.perf_counter()
+        await plugin.prepare(config)
+        await plugin.launch(config)
+        running = time.perf_counter()
+        await plugin.wait(config.container_id)
+        return running - started, time.perf_counter() - started
+
+    def bare_run(self) -> tuple[float, float, str]:
+        """The same container (same Engine create body) with the SDK alone."""
+        spec = build_run_spec(self.config("true"), self.run_context)
+        spec.name = f"bench-bare-{uuid.uuid4().hex}"
+        started = time.perf_counter()
+        docker_id = engine.create(self.api, spec)
+        self.api.start(docker_id)
+        running = time.perf_counter()
+        self.api.wait(docker_id)
+        return running - started, time.perf_counter() - started, docker_id
+
+    def remove_bare(self, docker_id: str) -> None:
+        self.api.remove_container(docker_id, force=True)
+
+    def clean(self) -> None:
+        labels = [f"{naming.AGENT_LABEL}={a}" for a in self.agent_ids]
+        for label in [f"{TEST_LABEL}={TEST_LABEL_VALUE}", *labels]:
+            for container in self.api.containers(all=True, filters={"label": label}):
+                with contextlib.suppress(APIError):
+                    self.api.remove_container(container["Id"], force=True)
+
+
+async def sequential(bench: Bench, runs: int) -> dict[str, Any]:
+    plugin = await bench.agent()
+    samples: dict[str, list[float]] = {
+        k: [] for k in ("plugin_run", "plugin_end", "bare_run", "bare_end")
+    }
+    try:
+        for _ in range(runs):  # interleaved, so drift in the Engine affects both alike
+            running, ended = await bench.plugin_run(plugin)
+            samples["plugin_run"].append(running)
+            samples["plugin_end"].append(ended)
+            running, ended, docker_id = await asyncio.to_thread(bench.bare_run)
+            samples["bare_run"].append(running)
+            samples["bare_end"].append(ended)
+            await asyncio.to_thread(bench.remove_bare, docker_id)
+    finally:
+        await plugin.stop()
+    medians = {k: statistics.median(v) for k, v in samples.items()}
+    return {
+        "median_seconds": medians,
+        "running_ratio": medians["plugin_run"] / medians["bare_run"],
+        "finished_ratio": medians["plugin_end"] / medians["bare_end"],
+    }
+
+
+async def timed(work: Callable[[], Awaitable[Any]]) -> float:
+    started = time.perf_counter()
+    await work()
+    return time.perf_counter() - started
+
+
+async def concurrent(bench: Bench, count: int) -> dict[str, Any]:
+    plugin = await bench.agent()
+    try:
+        plugin_seconds = await timed(
+            lambda: asyncio.gather(*(bench.plugin_run(plugin) for _ in range(count)))
+        )
+    finally:
+        await plugin.stop()
+    ids: list[str] = []
+
+    async def bare_all() -> None:
+        results = await asyncio.gather(*(asyncio.to_thread(bench.bare_run) for _ in range(count)))
+        ids.extend(r[2] for r in results)
+
+    bare_seconds = await timed(bare_all)
+    for docker_id in ids:
+        await asyncio.to_thread(bench.remove_bare, docker_id)
+    return {
+        "count": count,
+        "plugin_per_second": count / plugin_seconds,
+        "bare_per_second": count / bare_seconds,
+        "throughput_ratio": bare_seconds / plugin_seconds,
+    }
+
+
+async def memory_and_recovery(bench: Bench, count: int) -> dict[str, Any]:
+    plugin = await bench.agent()
+    agent_id = bench.agent_ids[-1]
+    configs = [bench.config("exec sleep 1000") for _ in range(count)]
+    before = rss_bytes()
+    handles = []
+    for batch in range(0, count, 25):
+        for config in configs[batch : batch + 25]:
+            await plugin.prepare(config)
+        launched = await asyncio.gather(*(plugin.launch(c) for c in configs[batch : batch + 25]))
+        handles.extend(launched)
+    await asyncio.sleep(1)
+    grown = rss_bytes() - before
+    await plugin.stop()
+    restarted = await bench.agent(agent_id)
+    recovered_in = await timed(
+        lambda: restarted.recover(
+            [
+                RecoveredContainer(config=c, handle=h.handle)
+                for c, h in zip(configs, handles, strict=True)
+            ]
+        )
+    )
+    await restarted.stop()
+    return {
+        "running_containers": count,
+        "rss_growth_per_container_bytes": grown / count,
+        "recover_seconds": recovered_in,
+    }
+
+
+async def main(arguments: argparse.Namespace) -> dict[str, Any]:
+    api = APIClient(base_url=f"unix://{SOCKET}", version="auto")
+    image = import_image(api, "dockyard-bench/busybox", busybox_rootfs())
+    with tempfile.TemporaryDirectory(prefix="dockyard-bench-") as work:
+        bench = Bench(api, image, Path(work))
+        try:
+            return {
+                "sequential": await sequential(bench, arguments.runs),
+                "concurrent": await concurrent(bench, arguments.concurrent),
+                "memory_and_recovery": await memory_and_recovery(bench, arguments.recover),
+            }
+        finally:
+            await asyncio.to_thread(bench.clean)
+            api.remove_image(image, force=True)
+            api.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--concurrent", type=int, default=50)
+    parser.add_argument("--recover", type=int, default=200)
+    summary = asyncio.run(main(parser.parse_args()))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "docker_launch.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps(summary, indent=2))

@@ -1,0 +1,1 @@
+"""dockyard-hello-backend: an example third-party containerizer for dockyard."""

@@ -1,0 +1,261 @@
+"""One fetch: every URI of a CommandInfo into a sandbox, in order, downloads in parallel.
+
+Each distinct URI value is obtained once (from the cache, or downloaded into a hidden staging
+directory of the sandbox), all of them concurrently; then the URIs are put in place one by
+one in the order given, so a later URI overwrites an earlier one as the task author expects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import secrets
+import shutil
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import AsyncExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from dockyard.containers import ContainerConfig, LaunchError
+from dockyard.messages import URI
+
+from dockyard_fetcher import archives
+from dockyard_fetcher.cache import Admit, CacheKey, Entry, FetchCache
+from dockyard_fetcher.errors import FetchError
+from dockyard_fetcher.identity import Identity, give, identity_for
+from dockyard_fetcher.metrics import Counters
+from dockyard_fetcher.placement import Method, place
+from dockyard_fetcher.progress import ProgressHub
+from dockyard_fetcher.sandbox import destination
+from dockyard_fetcher.schemes import SchemeRegistry, SourceRequest
+from dockyard_fetcher.settings import Settings
+from dockyard_fetcher.transfer import download_to
+from dockyard_fetcher.uris import Location, destination_name, locate
+
+STDERR = "stderr"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One URI, checked: where it comes from and where it lands."""
+
+    uri: URI
+    location: Location
+    name: PurePosixPath
+    """Sandbox-relative destination."""
+
+    @property
+    def source_key(self) -> tuple[str, bool]:
+        """URIs with equal keys are downloaded once per fetch."""
+        return (self.location.uri, bool(self.uri.cache))
+
+
+@dataclass
+class Obtained:
+    """A URI's bytes on local disk: a cache entry, or a file in the sandbox's staging area."""
+
+    path: Path
+    entry: Entry | None
+    uses: int
+    """Items still to place from it; the last one may move a staged file instead of copying."""
+
+
+class Fetcher:
+    """Fetches for one agent: shares the scheme handlers, the cache and the counters."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        schemes: SchemeRegistry,
+        cache: FetchCache,
+        progress: ProgressHub,
+        counters: Counters,
+    ) -> None:
+        self.settings = settings
+        self.schemes = schemes
+        self.cache = cache
+        self.progress = progress
+        self.counters = counters
+
+    async def fetch(self, config: ContainerConfig, uris: Sequence[URI]) -> None:
+        """Fetch ``uris`` into ``config.sandbox``; raise LaunchError on the first failure."""
+        if not uris:
+            return
+        log = _StderrLog(config.sandbox / STDERR)
+        try:
+            await self._fetch(config, uris, log)
+        except ItemError as error:
+            self.counters.task_fetches_failed += 1
+            message = f"Failed to fetch '{error.uri}': {error.reason}"
+            log.write(message)
+            raise LaunchError(message) from None
+        except BaseException:
+            self.counters.task_fetches_failed += 1
+            raise
+        self.counters.task_fetches_succeeded += 1
+
+    async def _fetch(self, config: ContainerConfig, uris: Sequence[URI], log: _StderrLog) -> None:
+        user = config.command.user or config.user
+        with ItemError.about(uris[0].value):
+            log.owner = identity_for(user)
+        items = []
+        for uri in uris:
+            with ItemError.about(uri.value):
+                items.append(self._item(uri))
+        await _Run(self, config.sandbox, user or "", log, items).run()
+
+    def _item(self, uri: URI) -> Item:
+        location = locate(uri.value, self.settings.frameworks_home)
+        return Item(uri=uri, location=location, name=destination_name(location, uri.output_file))
+
+    async def download(self, request: SourceRequest, path: Path, admit: Admit | None) -> int | None:
+        handler = self.schemes.handler_for(request.location.scheme)
+        size = await download_to(
+            handler,
+            request,
+            path,
+            stall_timeout=self.settings.stall_timeout,
+            progress=self.progress,
+            admit=admit,
+            durable=admit is not None,
+        )
+        if size is not None:
+            self.counters.bytes_downloaded += size
+        return size
+
+
+class _Run:
+    """The state of one fetch: its downloads, staging directory and cache references."""
+
+    def __init__(
+        self, fetcher: Fetcher, sandbox: Path, user: str, log: _StderrLog, items: list[Item]
+    ) -> None:
+        self.fetcher = fetcher
+        self.sandbox = sandbox.resolve()
+        self.user = user
+        self.owner = log.owner
+        self.log = log
+        self.items = items
+        self.limit = asyncio.Semaphore(fetcher.settings.parallel_downloads)
+        self.staging = self.sandbox / f".dockyard-fetch-{secrets.token_hex(4)}"
+        self.staged = itertools.count()
+        self.obtaining: dict[tuple[str, bool], asyncio.Task[Obtained]] = {}
+
+    async def run(self) -> None:
+        uses = Counter(item.source_key for item in self.items)
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(self._clean_up)
+            for item in self.items:
+                if item.source_key not in self.obtaining:
+                    self.obtaining[item.source_key] = asyncio.create_task(
+                        self._obtain(item, uses[item.source_key])
+                    )
+            for item in self.items:
+                with ItemError.about(item.location.uri):
+                    obtained = await self.obtaining[item.source_key]
+                    how = await self._place(item, obtained)
+                self.log.write(f"Fetched '{item.location.uri}' to '{item.name}' ({how})")
+
+    async def _obtain(self, item: Item, uses: int) -> Obtained:
+        request = SourceRequest(location=item.location, identity=self.owner)
+        async with self.limit:
+            if item.uri.cache:
+                key = CacheKey(self.user, item.location.uri)
+
+                async def fill(path: Path, admit: Admit) -> int | None:
+                    return await self.fetcher.download(request, path, admit)
+
+                entry = await self.fetcher.cache.obtain(key, item.location.basename, fill)
+                if entry is not None:
+                    return Obtained(path=entry.path, entry=entry, uses=uses)
+            self.staging.mkdir(exist_ok=True)
+            path = self.staging / str(next(self.staged))
+            await self.fetcher.download(request, path, None)
+            return Obtained(path=path, entry=None, uses=uses)
+
+    async def _place(self, item: Item, obtained: Obtained) -> str:
+        target = destination(self.sandbox, item.name, self.owner)
+        obtained.uses -= 1
+        if item.uri.executable:
+            how = await asyncio.to_thread(self._put, obtained, target, allow_hard_link=False)
+            os.chmod(target, 0o755)
+            return f"{how}, executable"
+        if item.uri.extract and archives.is_archive_name(target.name):
+            archive = obtained.path
+            if obtained.entry is None:  # as Mesos: a downloaded archive stays in the sandbox
+                await asyncio.to_thread(self._put, obtained, target, allow_hard_link=False)
+                archive = target
+            await asyncio.to_thread(
+                archives.extract, archive, target.name, self.sandbox, self.owner
+            )
+            return "extracted" + (" from the cache" if obtained.entry is not None else "")
+        return await asyncio.to_thread(self._put, obtained, target, allow_hard_link=True)
+
+    def _put(self, obtained: Obtained, target: Path, *, allow_hard_link: bool) -> str:
+        """Put the bytes at ``target``, for the task user; say how."""
+        if obtained.entry is None:
+            if obtained.uses == 0:
+                os.replace(obtained.path, target)
+                how = "downloaded"
+            else:
+                place(obtained.path, target, allow_hard_link=False)
+                how = "downloaded, copied"
+            give(target, self.owner)
+            return how
+        method = place(obtained.path, target, allow_hard_link=allow_hard_link)
+        if method is not Method.HARD_LINK:  # a hard link shares the read-only cache file
+            os.chmod(target, 0o644)
+            give(target, self.owner)
+        return f"from the cache by {method.value}"
+
+    async def _clean_up(self) -> None:
+        for task in self.obtaining.values():
+            task.cancel()
+        await asyncio.gather(*self.obtaining.values(), return_exceptions=True)
+        for task in self.obtaining.values():
+            if not task.cancelled() and task.exception() is None:
+                entry = task.result().entry
+                if entry is not None:
+                    self.fetcher.cache.release(entry)
+        await asyncio.to_thread(shutil.rmtree, self.staging, ignore_errors=True)
+
+
+class _StderrLog:
+    """Lines for the sandbox's ``stderr``: one per URI fetched and per failure."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.owner: Identity | None = None
+
+    def write(self, line: str) -> None:
+        created = not self.path.exists()
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        descriptor = os.open(self.path, flags, 0o644)
+        try:
+            os.write(descriptor, f"{line}\n".encode())
+        finally:
+            os.close(descriptor)
+        if created:
+            give(self.path, self.owner)
+
+
+class ItemError(Exception):
+    """A :class:`FetchError` tied to the URI it happened to."""
+
+    def __init__(self, uri: str, reason: str) -> None:
+        super().__init__(f"{uri}: {reason}")
+        self.uri = uri
+        self.reason = reason
+
+    @staticmethod
+    @contextmanager
+    def about(uri: str) -> Iterator[None]:
+        try:
+            yield
+        except FetchError as error:
+            raise ItemError(uri, str(error)) from None
+        except OSError as error:  # e.g. the sandbox's disk is full
+            where = f": '{error.filename}'" if error.filename else ""
+            raise ItemError(uri, f"{error.strerror or error}{where}") from None

@@ -1,0 +1,52 @@
+"""Who a fetch runs as: the task user's ids when the agent is root, else nobody in particular."""
+
+from __future__ import annotations
+
+import os
+import pwd
+from dataclasses import dataclass
+from pathlib import Path
+
+from dockyard_fetcher.errors import FetchError
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A user to act as: local files are read with these ids, fetched files are given to them."""
+
+    name: str
+    uid: int
+    gid: int
+    groups: tuple[int, ...]
+
+
+def identity_for(user: str | None) -> Identity | None:
+    """The identity to switch to for ``user``, or None when no switch is needed or possible.
+
+    Only a root agent can act as another user (Mesos's ``os::su`` in mesos-fetcher); an agent
+    running as an ordinary user fetches as itself, and so does a task running as root.
+    """
+    if user is None or os.geteuid() != 0:
+        return None
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise FetchError(f"Failed to switch to user '{user}': no such user") from None
+    if entry.pw_uid == 0:
+        return None
+    groups = tuple(os.getgrouplist(user, entry.pw_gid))
+    return Identity(name=user, uid=entry.pw_uid, gid=entry.pw_gid, groups=groups)
+
+
+def give(path: Path, owner: Identity | None) -> None:
+    """Hand a file the agent created to ``owner`` (no-op without one); never follows links."""
+    if owner is not None:
+        os.lchown(path, owner.uid, owner.gid)
+
+
+def give_tree(root: Path, owner: Identity) -> None:
+    """Hand ``root`` and everything below it to ``owner``."""
+    give(root, owner)
+    for directory, names, files in os.walk(root):
+        for name in [*names, *files]:
+            os.lchown(os.path.join(directory, name), owner.uid, owner.gid)

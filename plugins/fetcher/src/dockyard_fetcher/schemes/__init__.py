@@ -1,0 +1,103 @@
+"""The scheme extension point: how a URI's bytes are obtained.
+
+A scheme handler is any object with the :class:`SchemeHandler` shape, registered as an entry
+point in the ``dockyard.fetchers`` group (the group of the fetcher plugin itself). The
+fetcher plugin loads every entry point of the group and keeps the objects that look like
+handlers; the core registers them with pluggy too, where they are inert (no hooks), and
+``dockyard plugins`` lists them. Handlers only produce bytes: the fetcher does everything
+else (stall timeout, partial files, cache, extraction, permissions, progress).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Collection, Iterable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from dockyard_fetcher.errors import FetchError
+from dockyard_fetcher.identity import Identity
+from dockyard_fetcher.uris import Location
+
+log = logging.getLogger(__name__)
+
+ANY_SCHEME = "*"
+"""A handler claiming this serves every scheme that no other handler claims (fsspec)."""
+
+
+@dataclass(frozen=True)
+class SourceRequest:
+    """What a handler is asked to open."""
+
+    location: Location
+    identity: Identity | None
+    """Read local data with this user's permissions (None: as the agent)."""
+
+
+@dataclass
+class Download:
+    """An open source: its announced size (None if unknown) and its bytes in order."""
+
+    size: int | None
+    chunks: AsyncIterator[bytes]
+
+
+@runtime_checkable
+class SchemeHandler(Protocol):
+    """Produces the bytes of URIs of some schemes; see ``docs/fetcher.md``.
+
+    ``open`` must raise :class:`dockyard_fetcher.FetchError` with a readable reason for any
+    failure it can explain (missing file, HTTP status). It need not time out: the fetcher
+    aborts a download that delivers nothing for ``--fetcher_stall_timeout``.
+    """
+
+    @property
+    def schemes(self) -> Collection[str]:
+        """Lower-case schemes served, "" for local paths, or ``"*"`` for any unclaimed scheme."""
+        ...
+
+    def open(self, request: SourceRequest) -> AbstractAsyncContextManager[Download]:
+        """Open the source; leaving the context releases it (connection, file, process)."""
+        ...
+
+    async def close(self) -> None:
+        """Release shared resources (connection pools) when the fetcher stops."""
+        ...
+
+
+class SchemeRegistry:
+    """Chooses the handler of a scheme: an explicit claim first, then a catch-all."""
+
+    def __init__(self, handlers: Iterable[SchemeHandler]) -> None:
+        self.handlers = list(handlers)
+        self._by_scheme: dict[str, SchemeHandler] = {}
+        self._fallbacks: list[SchemeHandler] = []
+        for handler in self.handlers:
+            for scheme in handler.schemes:
+                if scheme == ANY_SCHEME:
+                    self._fallbacks.append(handler)
+                elif scheme in self._by_scheme:
+                    log.warning(
+                        "scheme '%s' is claimed by %r and %r; using the first",
+                        scheme,
+                        self._by_scheme[scheme],
+                        handler,
+                    )
+                else:
+                    self._by_scheme[scheme] = handler
+
+    def handler_for(self, scheme: str) -> SchemeHandler:
+        handler = self._by_scheme.get(scheme)
+        if handler is not None:
+            return handler
+        if self._fallbacks:
+            return self._fallbacks[0]
+        raise FetchError(
+            f"no fetcher handles the scheme '{scheme}://' (install a package that adds it, "
+            "e.g. dockyard-fetcher[fsspec] with the scheme's fsspec backend)"
+        )
+
+    async def close(self) -> None:
+        for handler in self.handlers:
+            await handler.close()

@@ -1,0 +1,77 @@
+"""Every other scheme fsspec knows (``s3://``, ``gs://``, ``hdfs://``, ``ftp://``, ``memory://``...).
+
+Optional: needs ``dockyard-fetcher[fsspec]`` plus the scheme's own fsspec backend (``s3fs``,
+``gcsfs``...). fsspec backends are mostly blocking, so they run in threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from dockyard_fetcher.errors import FetchError
+from dockyard_fetcher.schemes import ANY_SCHEME, Download, SourceRequest
+
+CHUNK = 1 << 20
+
+
+class FsspecFiles:
+    """Serves any scheme no other handler claims, if fsspec has a backend for it."""
+
+    schemes = (ANY_SCHEME,)
+
+    @asynccontextmanager
+    async def open(self, request: SourceRequest) -> AsyncIterator[Download]:
+        uri = request.location.target
+        scheme = request.location.scheme
+        try:
+            file, size = await asyncio.to_thread(_open, uri)
+        except _Unsupported:
+            raise FetchError(
+                f"no fetcher handles the scheme '{scheme}://' (install a package that adds it, "
+                "e.g. dockyard-fetcher[fsspec] with the scheme's fsspec backend)"
+            ) from None
+        except ImportError as error:  # fsspec names the missing backend: "Install s3fs to ..."
+            raise FetchError(str(error)) from None
+        except FileNotFoundError:
+            raise FetchError(f"No such file: {uri}") from None
+        except Exception as error:  # backends raise their own exception types
+            raise FetchError(f"{type(error).__name__}: {error}") from None
+        try:
+            yield Download(size=size, chunks=_read(file))
+        finally:
+            await asyncio.to_thread(file.close)
+
+    async def close(self) -> None:
+        """fsspec caches its file-system instances itself."""
+
+
+class _Unsupported(Exception):
+    pass
+
+
+def _open(uri: str) -> tuple[Any, int | None]:
+    try:
+        fsspec: Any = importlib.import_module("fsspec")
+        fs, path = fsspec.core.url_to_fs(uri)
+    except ModuleNotFoundError as error:
+        if error.name == "fsspec":
+            raise _Unsupported from None
+        raise
+    except ValueError:  # "Protocol not known"
+        raise _Unsupported from None
+    if "file" in fs.protocol or "local" in fs.protocol:
+        # Local paths go through the local handler, which honours the task user.
+        raise _Unsupported
+    if fs.isdir(path):
+        raise IsADirectoryError(f"not a file: {uri}")
+    size = fs.size(path)
+    return fs.open(path, "rb"), size
+
+
+async def _read(file: Any) -> AsyncIterator[bytes]:
+    while chunk := await asyncio.to_thread(file.read, CHUNK):
+        yield chunk

@@ -1,0 +1,86 @@
+"""What a task runs, from its ContainerConfig, with Mesos's semantics.
+
+``shell=true`` runs ``/bin/sh -c <value>``; ``shell=false`` execs ``value`` with
+``arguments`` as the whole argv (argv[0] included, as the Mesos containerizer does).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+from dataclasses import dataclass
+
+from dockyard.containers import ContainerConfig, LaunchError
+from dockyard.messages import CommandInfo, EnvironmentVariable, VariableType
+
+SHELL = "/bin/sh"
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+"""Mesos's ``os::host_default_path()``, used unless the agent or the task sets PATH."""
+
+
+def command_line(command: CommandInfo) -> tuple[str, list[str]]:
+    """The executable to find on PATH, and the argv to give it."""
+    if not command.value:
+        raise LaunchError("The command has no value to run")
+    if command.shell:
+        return SHELL, [SHELL, "-c", command.value]
+    return command.value, list(command.arguments) or [command.value]
+
+
+def environment(config: ContainerConfig) -> dict[str, str]:
+    """Default PATH, then the sandbox and ids, the agent's variables, and the task's on top."""
+    sandbox = str(config.sandbox)
+    variables = {"PATH": DEFAULT_PATH, "MESOS_SANDBOX": sandbox, "MESOS_DIRECTORY": sandbox}
+    variables.update(_ids(config))
+    variables.update(config.environment)
+    if config.command.environment is not None:
+        for variable in config.command.environment.variables:
+            variables[variable.name] = _value(variable)
+    return variables
+
+
+def _ids(config: ContainerConfig) -> dict[str, str]:
+    ids: dict[str, str] = {}
+    if config.task_info is not None:
+        ids["MESOS_TASK_ID"] = config.task_info.task_id.value
+    executor = config.executor_info
+    if executor is not None:
+        ids["MESOS_EXECUTOR_ID"] = executor.executor_id.value
+        if executor.framework_id is not None:
+            ids["MESOS_FRAMEWORK_ID"] = executor.framework_id.value
+    if config.framework_info is not None and config.framework_info.id is not None:
+        ids["MESOS_FRAMEWORK_ID"] = config.framework_info.id.value
+    return ids
+
+
+def _value(variable: EnvironmentVariable) -> str:
+    if variable.type is not VariableType.SECRET:
+        return variable.value or ""
+    secret = variable.secret
+    if secret is None or secret.value is None:
+        raise LaunchError(
+            f"Environment variable '{variable.name}': only secrets given by value are supported"
+        )
+    return secret.value.data.decode(errors="surrogateescape")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a task runs as when the agent can switch user."""
+
+    uid: int
+    gid: int
+    groups: list[int]
+
+
+def identity(user: str | None) -> Identity | None:
+    """The task's user; None to run as the agent (no user named, or the agent is not root)."""
+    if user is None:
+        return None
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise LaunchError(f"Failed to find user '{user}'") from None
+    if os.geteuid() != 0:
+        return None
+    return Identity(entry.pw_uid, entry.pw_gid, os.getgrouplist(user, entry.pw_gid))

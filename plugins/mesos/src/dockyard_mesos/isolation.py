@@ -1,0 +1,89 @@
+"""The ``--isolation`` flag: which Mesos isolators the plugin applies.
+
+``posix/cpu`` and ``posix/mem`` only measure; ``cgroups/cpu`` and ``cgroups/mem`` enforce
+``cpus`` and ``mem`` in per-task cgroups (and fall back to posix where cgroups are missing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dockyard.containers import ContainerConfig
+from dockyard.flags import FlagKind
+
+from dockyard_mesos import cgroups
+
+DEFAULT = "posix/cpu,posix/mem"
+ISOLATORS = ("cgroups/cpu", "cgroups/mem", "posix/cpu", "posix/mem")
+
+
+@dataclass(frozen=True)
+class Isolation:
+    isolators: tuple[str, ...]
+
+    def cgroup_controllers(self) -> tuple[str, ...]:
+        """The cgroup controllers the isolators need (v1 names)."""
+        controllers: tuple[str, ...] = ()
+        if "cgroups/cpu" in self.isolators:
+            controllers += cgroups.CPU_CONTROLLERS
+        if "cgroups/mem" in self.isolators:
+            controllers += cgroups.MEMORY_CONTROLLERS
+        return controllers
+
+    def __str__(self) -> str:
+        return ",".join(self.isolators)
+
+
+def parse(text: str, flag: str) -> Isolation:
+    names = tuple(name.strip() for name in text.split(","))
+    for name in names:
+        if name not in ISOLATORS:
+            raise ValueError(f"unsupported isolator '{name}' (supported: {', '.join(ISOLATORS)})")
+    for resource in ("cpu", "mem"):
+        if {f"posix/{resource}", f"cgroups/{resource}"} <= set(names):
+            raise ValueError(f"choose one of 'posix/{resource}' and 'cgroups/{resource}'")
+    return Isolation(names)
+
+
+ISOLATION: FlagKind[Isolation] = FlagKind(
+    name="isolator list",
+    metavar="ISOLATOR,...",
+    value_type=Isolation,
+    parse=parse,
+    render=str,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Allocation:
+    """A container's ``cpus`` and ``mem`` (MB): requested resources and optional limits."""
+
+    cpus: float | None = None
+    mem_mb: float | None = None
+    cpus_limit: float | None = None
+    mem_limit_mb: float | None = None
+
+    def limits(self) -> cgroups.Limits:
+        return cgroups.compute_limits(
+            cpus=self.cpus,
+            mem_mb=self.mem_mb,
+            cpus_limit=self.cpus_limit,
+            mem_limit_mb=self.mem_limit_mb,
+        )
+
+
+def allocation(config: ContainerConfig) -> Allocation:
+    def requested(name: str) -> float | None:
+        values = [r.scalar.value for r in config.resources if r.name == name and r.scalar]
+        return sum(values) if values else None
+
+    def limit(name: str) -> float | None:
+        scalar = config.limits.get(name)
+        return None if scalar is None else scalar.value
+
+    return Allocation(
+        cpus=requested("cpus"),
+        mem_mb=requested("mem"),
+        cpus_limit=limit("cpus"),
+        mem_limit_mb=limit("mem"),
+    )

@@ -1,0 +1,337 @@
+"""The ``mesos`` containerizer's hooks: tasks as plain processes in their sandbox.
+
+The hooks keep a small table of containers; the processes themselves belong to the
+supervisor (see :mod:`dockyard_mesos.supervisor`), which pushes each exit to
+:meth:`MesosContainerizer._on_exit`. ``wait`` and ``destroy`` just await that event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, NoReturn
+
+from dockyard import hookimpl
+from dockyard.containers import (
+    AgentContext,
+    ContainerConfig,
+    Launched,
+    LaunchError,
+    RecoveredContainer,
+    StartupError,
+    Support,
+    Termination,
+)
+from dockyard.flags import FlagSet
+from dockyard.messages import (
+    ContainerID,
+    ContainerStatus,
+    ContainerType,
+    Reason,
+    ResourceStatistics,
+    TaskState,
+)
+
+from dockyard_mesos import cgroups, command, isolation, usage
+from dockyard_mesos.client import SupervisorClient, SupervisorError
+from dockyard_mesos.protocol import SpawnSpec, TaskRecord
+from dockyard_mesos.termination import termination
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GRACE_PERIOD = timedelta(seconds=5)
+"""Mesos's ``--executor_shutdown_grace_period`` default, if the core does not declare it."""
+
+
+@dataclass(eq=False)
+class _Container:
+    """One container: its limits, its cgroups, and the future its end resolves."""
+
+    termination: asyncio.Future[Termination]
+    allocation: isolation.Allocation
+    grace_period: timedelta | None = None
+    cgroups: cgroups.TaskCgroups | None = None
+    spawning: asyncio.Task[TaskRecord] | None = None
+    record: TaskRecord | None = field(default=None, repr=False)
+
+
+class MesosContainerizer:
+    """Entry point ``mesos`` of group ``dockyard.containerizers``."""
+
+    def __init__(self) -> None:
+        self._containers: dict[str, _Container] = {}
+        self._client: SupervisorClient | None = None
+        self._isolation = isolation.parse(isolation.DEFAULT, "--isolation")
+        self._hierarchy: cgroups.Hierarchy | None = None
+        self._cgroups_root = Path(cgroups.CGROUPS_ROOT)
+        self._default_grace_period = DEFAULT_GRACE_PERIOD
+
+    # -- start-up and shut-down ----------------------------------------------------------
+
+    @hookimpl
+    def add_flags(self, flags: FlagSet) -> None:
+        flags.add(
+            "isolation",
+            isolation.ISOLATION,
+            default=isolation.DEFAULT,
+            help="Isolators of the mesos containerizer: posix/cpu,posix/mem measure usage "
+            "only; cgroups/cpu,cgroups/mem put each task in cgroups (v1 or v2) limited to "
+            "its cpus and mem (falls back to posix where cgroups are unavailable).",
+        )
+
+    @hookimpl
+    async def start(self, context: AgentContext) -> None:
+        self._isolation = context.flags["isolation"]
+        grace = context.flags.get("executor_shutdown_grace_period")
+        self._default_grace_period = DEFAULT_GRACE_PERIOD if grace is None else grace
+        self._cgroups_root = Path(cgroups.CGROUPS_ROOT) / context.agent_id
+        self._hierarchy = self._find_cgroups()
+        context.state_dir.mkdir(parents=True, exist_ok=True)
+        context.state_dir.chmod(0o700)  # holds the socket that spawns tasks as any user
+        client = SupervisorClient(context.state_dir, self._on_exit)
+        try:
+            await client.connect()
+        except (OSError, SupervisorError) as error:
+            message = f"The mesos containerizer cannot start its supervisor: {error}"
+            raise StartupError(message) from error
+        self._client = client
+
+    def _find_cgroups(self) -> cgroups.Hierarchy | None:
+        """The hierarchy to enforce limits with, or None for posix (logged, as Mesos does)."""
+        controllers = self._isolation.cgroup_controllers()
+        if not controllers:
+            return None
+        try:
+            hierarchy = cgroups.find_hierarchy(controllers)
+            if hierarchy is None:
+                raise cgroups.CgroupError(f"no cgroup hierarchy has {', '.join(controllers)}")
+            probe = hierarchy.create(self._cgroups_root / ".probe", cgroups.Limits())
+            cgroups.remove(probe.paths())
+        except OSError as error:
+            log.warning(
+                "--isolation=%s: cgroups are unavailable (%s); falling back to "
+                "posix/cpu,posix/mem: usage is measured but no limit is enforced",
+                self._isolation,
+                error,
+            )
+            return None
+        log.info("isolating tasks in cgroups v%d under %s", hierarchy.version, self._cgroups_root)
+        return hierarchy
+
+    @hookimpl
+    async def stop(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    # -- launch path ---------------------------------------------------------------------
+
+    @hookimpl
+    def supports(self, config: ContainerConfig) -> Support:
+        info = config.container_info
+        if info is None:
+            return Support.yes()
+        if info.type is not ContainerType.MESOS:
+            return Support.no(f"runs only MESOS containers, not {info.type.name}")
+        if info.mesos is not None and info.mesos.image is not None:
+            return Support.no("container images are not supported by the mesos containerizer")
+        return Support.yes()
+
+    @hookimpl
+    async def prepare(self, config: ContainerConfig) -> None:
+        """Create the container's cgroups (sysfs writes: quick, so done inline)."""
+        key = str(config.container_id)
+        if key in self._containers:
+            raise LaunchError(f"Container '{key}' already exists")
+        allocation = isolation.allocation(config)
+        container = _Container(
+            termination=asyncio.get_running_loop().create_future(),
+            allocation=allocation,
+            grace_period=config.kill_grace_period,
+        )
+        self._containers[key] = container
+        if self._hierarchy is not None:
+            try:
+                container.cgroups = self._hierarchy.create(
+                    self._cgroups_root / key, allocation.limits()
+                )
+            except cgroups.CgroupError as error:
+                self._fail_launch(container, str(error))
+
+    @hookimpl
+    async def launch(self, config: ContainerConfig) -> Launched:
+        key = str(config.container_id)
+        if key not in self._containers:
+            await self.prepare(config)
+        container = self._containers[key]
+        if container.termination.done() or container.spawning is not None:
+            raise LaunchError(f"Container '{key}' was destroyed or launched already")
+        try:
+            spec = self._spawn_spec(key, config, container)
+            container.spawning = asyncio.create_task(self._spawn(container, spec))
+            record = await asyncio.shield(container.spawning)  # a cancelled launch still tracks it
+        except (LaunchError, SupervisorError, OSError) as error:
+            self._fail_launch(container, str(error))
+        handle = {
+            "pid": record.pid,
+            "start_time": record.start_time,
+            "allocation": asdict(container.allocation),
+            "cgroups": None if container.cgroups is None else container.cgroups.to_json(),
+        }
+        status = ContainerStatus(container_id=config.container_id, executor_pid=record.pid)
+        return Launched(handle=handle, container_status=status)
+
+    async def _spawn(self, container: _Container, spec: SpawnSpec) -> TaskRecord:
+        record = await self._supervisor().spawn(spec)
+        if container.record is None:  # else its exit event came first, with the exit
+            container.record = record
+        return record
+
+    def _spawn_spec(self, key: str, config: ContainerConfig, container: _Container) -> SpawnSpec:
+        executable, argv = command.command_line(config.command)
+        user = command.identity(config.user)
+        if user is not None:
+            os.chown(config.sandbox, user.uid, user.gid)
+        return SpawnSpec(
+            id=key,
+            executable=executable,
+            argv=argv,
+            env=command.environment(config),
+            cwd=str(config.sandbox),
+            stdout=str(config.sandbox / "stdout"),
+            stderr=str(config.sandbox / "stderr"),
+            uid=None if user is None else user.uid,
+            gid=None if user is None else user.gid,
+            groups=[] if user is None else user.groups,
+            cgroups=[] if container.cgroups is None else container.cgroups.paths(),
+        )
+
+    def _fail_launch(self, container: _Container, message: str) -> NoReturn:
+        self._end_unlaunched(
+            container,
+            Termination(
+                state=TaskState.TASK_FAILED,
+                reason=Reason.REASON_CONTAINER_LAUNCH_FAILED,
+                message=message,
+            ),
+        )
+        raise LaunchError(message)
+
+    def _end_unlaunched(self, container: _Container, ending: Termination) -> None:
+        """End a container that has no process: drop its cgroups, resolve its waiters."""
+        if container.cgroups is not None:
+            cgroups.remove(container.cgroups.paths())
+        if not container.termination.done():
+            container.termination.set_result(ending)
+
+    def _on_exit(self, record: TaskRecord) -> None:
+        container = self._containers.get(record.id)
+        if container is None or container.termination.done():
+            return
+        container.record = record
+        memory_limit = container.allocation.limits().memory_limit
+        container.termination.set_result(termination(record, memory_limit))
+
+    @hookimpl
+    async def wait(self, container_id: ContainerID) -> Termination | None:
+        container = self._containers.get(str(container_id))
+        if container is None:
+            return None
+        return await asyncio.shield(container.termination)
+
+    @hookimpl
+    async def destroy(
+        self, container_id: ContainerID, grace_period: timedelta | None
+    ) -> Termination | None:
+        key = str(container_id)
+        container = self._containers.get(key)
+        if container is None:
+            return None
+        if container.spawning is not None:
+            await asyncio.wait([container.spawning])
+        if container.record is None:
+            ending = Termination(message="Container destroyed before launch")
+            self._end_unlaunched(container, ending)
+        elif not container.termination.done():
+            grace = next(
+                period
+                for period in (grace_period, container.grace_period, self._default_grace_period)
+                if period is not None
+            )
+            await self._supervisor().signal(key, signal.SIGTERM, grace.total_seconds())
+        return await asyncio.shield(container.termination)
+
+    @hookimpl
+    async def kill(self, container_id: ContainerID, signal: int) -> bool:
+        container = self._containers.get(str(container_id))
+        if container is None or container.termination.done():
+            return False
+        if container.record is None:  # not started yet: Mesos destroys it
+            await self.destroy(container_id, None)
+            return True
+        return await self._supervisor().signal(str(container_id), signal)
+
+    @hookimpl
+    async def usage(self, container_id: ContainerID) -> ResourceStatistics | None:
+        container = self._containers.get(str(container_id))
+        if container is None or container.record is None or container.termination.done():
+            return None
+        return await asyncio.to_thread(
+            usage.statistics, container.record, container.cgroups, container.allocation
+        )
+
+    # -- recovery ------------------------------------------------------------------------
+
+    @hookimpl
+    async def recover(self, containers: Sequence[RecoveredContainer]) -> Sequence[ContainerID]:
+        """Match checkpoints with the supervisor's records; kill and forget the rest."""
+        loop = asyncio.get_running_loop()
+        expected: dict[str, tuple[ContainerID, dict[str, Any]]] = {}
+        for recovered in containers:
+            key = str(recovered.config.container_id)
+            expected[key] = (recovered.config.container_id, recovered.handle)
+            self._containers[key] = _recovered(recovered, loop.create_future())
+        found: list[ContainerID] = []
+        for record in await self._supervisor().list():
+            container_id, handle = expected.pop(record.id, (None, {}))
+            if container_id is not None and _started(record, handle):
+                found.append(container_id)
+                self._containers[record.id].record = record
+                if record.exit is not None:
+                    self._on_exit(record)
+                continue
+            if container_id is not None:
+                del self._containers[record.id]
+            log.info("cleaning up orphan task %s", record.id)
+            await self._supervisor().forget(record.id)
+        for key in expected:
+            log.warning("container %s is unknown to the supervisor", key)
+            del self._containers[key]
+        return found
+
+    def _supervisor(self) -> SupervisorClient:
+        if self._client is None:
+            raise SupervisorError("the mesos containerizer is not started")
+        return self._client
+
+
+def _started(record: TaskRecord, handle: dict[str, Any]) -> bool:
+    """Whether a record is the launch a checkpoint names (and not an earlier one)."""
+    return (handle.get("pid"), handle.get("start_time")) == (record.pid, record.start_time)
+
+
+def _recovered(recovered: RecoveredContainer, future: asyncio.Future[Termination]) -> _Container:
+    handle = recovered.handle
+    saved_cgroups = handle.get("cgroups")
+    return _Container(
+        termination=future,
+        allocation=isolation.Allocation(**handle.get("allocation", {})),
+        grace_period=recovered.config.kill_grace_period,
+        cgroups=None if saved_cgroups is None else cgroups.TaskCgroups.from_json(saved_cgroups),
+    )

@@ -1,0 +1,88 @@
+"""The supervisor's wire format: one JSON object per line over a unix stream socket.
+
+Requests carry a ``req`` number that the reply echoes; exit events carry ``event``
+instead. The records below are also what the supervisor persists, minus the
+environment (which may hold secrets and never touches the disk).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SOCKET_NAME = "supervisor.sock"
+LOG_NAME = "supervisor.log"
+"""Files in the plugin's state dir (the supervisor's working directory)."""
+
+LINE_LIMIT = 16 * 1024 * 1024
+"""Longest accepted line: a spawn request carries the whole task environment."""
+
+Message = dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpawnSpec:
+    """Everything the supervisor needs to fork and exec one task."""
+
+    id: str
+    executable: str
+    argv: list[str]
+    env: dict[str, str] = field(repr=False)
+    cwd: str
+    stdout: str
+    stderr: str
+    uid: int | None = None
+    gid: int | None = None
+    groups: list[int] = field(default_factory=list)
+    cgroups: list[str] = field(default_factory=list)
+    """Cgroup directories the task joins before it execs (one per v1 hierarchy)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExitInfo:
+    """How a task ended. ``status`` is the raw wait(2) status, None when unknowable."""
+
+    status: int | None
+    oom: bool = False
+    memory_peak: int | None = None
+
+
+@dataclass(kw_only=True)
+class TaskRecord:
+    """A task the supervisor started: what identifies it, and its end once known."""
+
+    id: str
+    pid: int
+    start_time: float
+    """``psutil`` create time: tells the task from a later process reusing its pid."""
+    cgroups: list[str] = field(default_factory=list)
+    killed: bool = False
+    """A kill with escalation was requested: the task ends TASK_KILLED."""
+    exit: ExitInfo | None = None
+
+    @classmethod
+    def from_json(cls, data: Message) -> TaskRecord:
+        exit_info = data.get("exit")
+        return cls(
+            id=data["id"],
+            pid=data["pid"],
+            start_time=data["start_time"],
+            cgroups=list(data.get("cgroups", [])),
+            killed=bool(data.get("killed", False)),
+            exit=None if exit_info is None else ExitInfo(**exit_info),
+        )
+
+    def to_json(self) -> Message:
+        return asdict(self)
+
+
+def encode(message: Message) -> bytes:
+    return json.dumps(message, separators=(",", ":")).encode() + b"\n"
+
+
+def decode(line: bytes) -> Message:
+    message = json.loads(line)
+    if not isinstance(message, dict):
+        raise ValueError(f"expected a JSON object, got {line[:80]!r}")
+    return message

@@ -1,0 +1,49 @@
+"""The supervisor's memory on disk: one JSON file per task, replaced atomically.
+
+A record is written when the task starts (so a new supervisor can adopt it) and again,
+fsync'ed, when it ends (so its exit survives any crash of the agent or the supervisor).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from urllib.parse import quote
+
+from dockyard_mesos.protocol import TaskRecord
+
+log = logging.getLogger(__name__)
+
+
+class RecordStore:
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, task_id: str) -> Path:
+        return self._directory / f"{quote(task_id, safe='')}.json"
+
+    def save(self, record: TaskRecord, *, durable: bool) -> None:
+        """Replace the record; ``durable`` adds the fsync that makes it survive a power cut."""
+        path = self._path(record.id)
+        temporary = path.with_suffix(".tmp")
+        with open(temporary, "w") as file:
+            json.dump(record.to_json(), file)
+            if durable:
+                file.flush()
+                os.fsync(file.fileno())
+        os.replace(temporary, path)
+
+    def delete(self, task_id: str) -> None:
+        self._path(task_id).unlink(missing_ok=True)
+
+    def load_all(self) -> list[TaskRecord]:
+        records = []
+        for path in sorted(self._directory.glob("*.json")):
+            try:
+                records.append(TaskRecord.from_json(json.loads(path.read_text())))
+            except (OSError, ValueError, KeyError, TypeError) as error:
+                log.error("ignoring unreadable task record %s: %s", path, error)
+        return records

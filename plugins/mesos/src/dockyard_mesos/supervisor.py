@@ -1,0 +1,369 @@
+"""The per-agent supervisor: ``python -m dockyard_mesos.supervisor --state-dir DIR``.
+
+One small process per agent work dir spawns every task, reaps it and records its exit, so
+tasks outlive the agent and no task costs an interpreter of its own (Mesos runs one
+executor process per task). It is a child subreaper, so a task's orphaned descendants are
+reaped here too. Clients (the plugin) talk JSON lines over ``DIR/supervisor.sock``; every
+connected client gets each exit as it happens, then the exit is written durably
+(``tasks/<id>.json``: write, fsync, rename). A new supervisor adopts the tasks an old one
+left running (checked by start time) but cannot learn their exit status. With no client
+and no running task for a few seconds it exits; the records stay on disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import fcntl
+import logging
+import os
+import signal
+import socket
+import struct
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from dockyard_mesos import cgroups
+from dockyard_mesos.protocol import (
+    LINE_LIMIT,
+    SOCKET_NAME,
+    ExitInfo,
+    Message,
+    SpawnSpec,
+    TaskRecord,
+    decode,
+    encode,
+)
+from dockyard_mesos.records import RecordStore
+from dockyard_mesos.spawn import SpawnError, spawn
+
+LOCK_NAME = "supervisor.lock"
+PID_NAME = "supervisor.pid"
+TASKS_DIR = "tasks"
+IDLE_EXIT_SECONDS = 5.0
+LOCK_TIMEOUT_SECONDS = 10.0
+CGROUP_REMOVAL_DELAYS = (0.01, 0.05, 0.25, 1.0, 5.0)
+PR_SET_CHILD_SUBREAPER = 36
+PEER_CREDENTIALS = struct.calcsize("3i")
+"""``struct ucred``: pid, uid, gid of the process at the other end of a unix socket."""
+
+log = logging.getLogger("dockyard_mesos.supervisor")
+
+
+@dataclass(eq=False)
+class _Task:
+    record: TaskRecord
+    pidfd: int | None = None
+    """Only for a task adopted from an earlier supervisor: it is not our child."""
+    oom_notifier: int | None = None
+    """v1 only: readable when the task's memory cgroup runs out of memory."""
+    out_of_memory: bool = False
+    escalation: asyncio.TimerHandle | None = None
+    escalation_deadline: float = 0.0
+    forget_on_exit: bool = False
+
+
+class Supervisor:
+    def __init__(self, store: RecordStore, listener: socket.socket) -> None:
+        self._store = store
+        self._listener = listener
+        self._tasks: dict[str, _Task] = {}
+        self._by_pid: dict[int, _Task] = {}
+        self._clients: set[asyncio.StreamWriter] = set()
+        self._idle: asyncio.TimerHandle | None = None
+        self._stopped = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        self._owned_cgroups = cgroups.own_cgroups()
+
+    async def serve(self) -> None:
+        self._loop.add_signal_handler(signal.SIGCHLD, self._reap)
+        for number in (signal.SIGTERM, signal.SIGINT):
+            self._loop.add_signal_handler(number, self._stopped.set)
+        for record in self._store.load_all():
+            self._adopt(record)
+        server = await asyncio.start_unix_server(
+            self._serve_client, sock=self._listener, limit=LINE_LIMIT
+        )
+        self._arm_idle()
+        async with server:
+            await self._stopped.wait()
+        log.info("supervisor exiting; %d task(s) still running", self._running())
+
+    # -- tasks ------------------------------------------------------------------------
+
+    def _spawn(self, spec: SpawnSpec) -> TaskRecord:
+        if spec.id in self._tasks:
+            raise SpawnError(f"Task '{spec.id}' already exists")
+        pid = spawn(spec, self._owned_cgroups)
+        record = TaskRecord(
+            id=spec.id, pid=pid, start_time=psutil.Process(pid).create_time(), cgroups=spec.cgroups
+        )
+        try:
+            self._store.save(record, durable=False)
+        except OSError as error:  # untracked, it could not be recovered: better not run it
+            os.killpg(pid, signal.SIGKILL)
+            raise SpawnError(f"Failed to record the task: {error.strerror}") from error
+        self._track(_Task(record))
+        return record
+
+    def _track(self, task: _Task) -> None:
+        self._tasks[task.record.id] = task
+        if task.record.exit is None:
+            self._by_pid[task.record.pid] = task
+            self._watch_memory(task)
+        self._arm_idle()
+
+    def _watch_memory(self, task: _Task) -> None:
+        """As Mesos, end a task at its first OOM kill, even if its main process survived."""
+        try:
+            task.oom_notifier = cgroups.oom_notifier(task.record.cgroups)
+        except OSError as error:
+            log.error("cannot watch task %s for OOM kills: %s", task.record.id, error)
+        if task.oom_notifier is not None:
+            self._loop.add_reader(task.oom_notifier, self._out_of_memory, task)
+
+    def _out_of_memory(self, task: _Task) -> None:
+        assert task.oom_notifier is not None
+        with contextlib.suppress(BlockingIOError):
+            os.eventfd_read(task.oom_notifier)
+        log.warning("task %s hit its memory limit: killing it", task.record.id)
+        task.out_of_memory = True  # our SIGKILL may beat the OOM killer (and its counter)
+        self._kill(task, signal.SIGKILL)
+
+    def _adopt(self, record: TaskRecord) -> None:
+        """Take over a record of an earlier supervisor: ended, still running, or vanished."""
+        task = _Task(record)
+        self._track(task)
+        if record.exit is not None:
+            return
+        try:
+            task.pidfd = os.pidfd_open(record.pid)
+            if psutil.Process(record.pid).create_time() != record.start_time:
+                raise ProcessLookupError(record.pid)
+        except (ProcessLookupError, psutil.NoSuchProcess):
+            log.warning("task %s ended while no supervisor watched it", record.id)
+            self._finish(task, None)
+            return
+        self._loop.add_reader(task.pidfd, self._finish, task, None)
+        log.info("adopted running task %s (pid %d)", record.id, record.pid)
+
+    def _reap(self) -> None:
+        """Reap every exited child; a task's leftovers are killed while its pid is still held."""
+        while True:
+            try:
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                return
+            if info is None:
+                return
+            task = self._by_pid.get(info.si_pid)
+            if task is not None:
+                self._kill(task, signal.SIGKILL)
+            _, status = os.waitpid(info.si_pid, 0)
+            if task is not None:
+                self._finish(task, status)
+
+    def _finish(self, task: _Task, status: int | None) -> None:
+        record = task.record
+        self._by_pid.pop(record.pid, None)
+        if task.escalation is not None:
+            task.escalation.cancel()
+        for fd in (task.pidfd, task.oom_notifier):
+            if fd is not None:
+                self._loop.remove_reader(fd)
+                os.close(fd)
+        if task.pidfd is not None:
+            cgroups.kill_all(record.cgroups)
+        oom, peak = cgroups.memory_outcome(record.cgroups)
+        record.exit = ExitInfo(status=status, oom=oom or task.out_of_memory, memory_peak=peak)
+        self._broadcast({"event": "exit", "task": record.to_json()})  # the fsync can wait
+        try:
+            self._store.save(record, durable=True)
+        except OSError as error:
+            log.error("could not record the exit of task %s: %s", record.id, error)
+        self._remove_cgroups(record.cgroups, 0)
+        if task.forget_on_exit:
+            self._forget(record.id)
+        self._arm_idle()
+
+    def _remove_cgroups(self, directories: list[str], attempt: int) -> None:
+        """Killed processes leave their cgroup a moment after SIGKILL: retry a few times."""
+        if cgroups.remove(directories) or not directories:
+            return
+        if attempt == len(CGROUP_REMOVAL_DELAYS):
+            log.error("could not remove cgroups %s: processes remain", directories)
+            return
+        cgroups.kill_all(directories)
+        delay = CGROUP_REMOVAL_DELAYS[attempt]
+        self._loop.call_later(delay, self._remove_cgroups, directories, attempt + 1)
+
+    def _signal(self, task_id: str, number: int, escalate_after: float | None) -> bool:
+        """Signal a task's process group; with ``escalate_after``, SIGKILL it all after that."""
+        task = self._tasks.get(task_id)
+        if task is None or task.record.exit is not None:
+            return False
+        if escalate_after is not None:
+            if not task.record.killed:
+                task.record.killed = True
+                self._store.save(task.record, durable=False)
+            deadline = self._loop.time() + escalate_after
+            if task.escalation is None or deadline < task.escalation_deadline:
+                if task.escalation is not None:
+                    task.escalation.cancel()
+                task.escalation_deadline = deadline
+                task.escalation = self._loop.call_at(deadline, self._kill, task, signal.SIGKILL)
+        self._kill(task, number)
+        return True
+
+    def _kill(self, task: _Task, number: int) -> None:
+        """Signal the task's process group; SIGKILL also reaches all of its cgroups."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if task.pidfd is not None:
+                signal.pidfd_send_signal(task.pidfd, number)
+            os.killpg(task.record.pid, number)
+        if number == signal.SIGKILL:
+            cgroups.kill_all(task.record.cgroups)
+
+    def _forget(self, task_id: str) -> bool:
+        """Drop a task's record; a running one is killed first and forgotten when it ends."""
+        task = self._tasks.get(task_id)
+        if task is None:
+            return False
+        if task.record.exit is None:
+            task.forget_on_exit = True
+            self._kill(task, signal.SIGKILL)
+            return True
+        del self._tasks[task_id]
+        self._store.delete(task_id)
+        return True
+
+    def _running(self) -> int:
+        return sum(task.record.exit is None for task in self._tasks.values())
+
+    def _arm_idle(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        if not self._clients and not self._running():
+            self._idle = self._loop.call_later(IDLE_EXIT_SECONDS, self._stopped.set)
+
+    # -- clients ----------------------------------------------------------------------
+
+    async def _serve_client(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        if _peer_uid(writer) != os.geteuid():  # it spawns as any user: only our own may ask
+            log.warning("refusing a client of another user")
+            writer.close()
+            return
+        self._clients.add(writer)
+        self._arm_idle()
+        try:
+            while line := await reader.readline():
+                writer.write(encode(self._handle(line)))
+        except (ConnectionError, ValueError) as error:
+            log.warning("dropping client: %s", error)
+        finally:
+            self._clients.discard(writer)
+            writer.close()
+            self._arm_idle()
+
+    def _handle(self, line: bytes) -> Message:
+        reply: Message = {}
+        try:
+            request = decode(line)
+            reply["req"] = request.get("req")
+            operation = request.get("op")
+            if operation == "spawn":
+                reply["task"] = self._spawn(SpawnSpec(**request["spec"])).to_json()
+            elif operation == "signal":
+                reply["ok"] = self._signal(
+                    request["id"], request["signal"], request.get("escalate_after")
+                )
+            elif operation == "list":
+                reply["tasks"] = [task.record.to_json() for task in self._tasks.values()]
+            elif operation == "forget":
+                reply["ok"] = self._forget(request["id"])
+            else:
+                raise ValueError(f"unknown operation {operation!r}")
+        except (SpawnError, ValueError, KeyError, TypeError, OSError) as error:
+            reply["error"] = str(error)
+        return reply
+
+    def _broadcast(self, message: Message) -> None:
+        line = encode(message)
+        for writer in self._clients:
+            if not writer.is_closing():
+                writer.write(line)
+
+
+def _peer_uid(writer: asyncio.StreamWriter) -> int:
+    connection: socket.socket = writer.get_extra_info("socket")
+    credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, PEER_CREDENTIALS)
+    _pid, uid, _gid = struct.unpack("3i", credentials)
+    return int(uid)
+
+
+def _lock(path: Path) -> int:
+    """Hold the state dir's lock for life: one supervisor per agent work dir."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    deadline = time.monotonic() + LOCK_TIMEOUT_SECONDS
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"another supervisor holds {path}") from None
+            time.sleep(0.02)
+
+
+def _set_child_subreaper() -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        log.warning("cannot become a child subreaper: %s", os.strerror(ctypes.get_errno()))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m dockyard_mesos.supervisor",
+        description="Supervise the tasks of one dockyard agent (started by the mesos plugin).",
+    )
+    parser.add_argument("--state-dir", type=Path, required=True)
+    state_dir: Path = parser.parse_args(argv).state_dir
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    state_dir.mkdir(parents=True, exist_ok=True)
+    os.chdir(state_dir)  # a relative socket name dodges the 108-byte limit on socket paths
+    _lock(state_dir / LOCK_NAME)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(SOCKET_NAME)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(SOCKET_NAME)
+    listener.listen(128)
+    if os.fork() != 0:
+        os._exit(0)  # the starter sees this exit: the socket is ready
+    _set_child_subreaper()
+    Path(PID_NAME).write_text(f"{os.getpid()}\n")
+    log.info("supervisor %d serving %s", os.getpid(), state_dir)
+    try:
+        asyncio.run(_serve(state_dir, listener))
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(SOCKET_NAME)
+        Path(PID_NAME).unlink(missing_ok=True)
+    return 0
+
+
+async def _serve(state_dir: Path, listener: socket.socket) -> None:
+    await Supervisor(RecordStore(state_dir / TASKS_DIR), listener).serve()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Resource usage of a running task (ResourceStatistics for the API).
+
+Cgroups give exact totals for everything the task started; without them (posix isolators)
+the task's process tree is summed, as Mesos's posix isolators do.
+"""
+
+from __future__ import annotations
+
+import time
+
+import psutil
+from dockyard.messages import ResourceStatistics
+
+from dockyard_mesos.cgroups import TaskCgroups, Usage
+from dockyard_mesos.isolation import Allocation
+from dockyard_mesos.protocol import TaskRecord
+
+
+def statistics(
+    record: TaskRecord, cgroups: TaskCgroups | None, allocation: Allocation
+) -> ResourceStatistics | None:
+    """Usage now, or None if the task's process is gone (or its pid now names another)."""
+    tree = _process_tree(record)
+    try:
+        measured = Usage(cpu_times=None, rss_bytes=None) if cgroups is None else cgroups.usage()
+    except FileNotFoundError:  # the task ended and its cgroups went away
+        return None
+    if tree is None:
+        return None
+    user, system = measured.cpu_times or tree.cpu_times or (0.0, 0.0)
+    rss = tree.rss_bytes if measured.rss_bytes is None else measured.rss_bytes
+    limits = allocation.limits()
+    finite_cpus_limit = limits.cpu_quota_us is not None
+    return ResourceStatistics(
+        timestamp=time.time(),
+        cpus_user_time_secs=user,
+        cpus_system_time_secs=system,
+        cpus_limit=allocation.cpus_limit if finite_cpus_limit else allocation.cpus,
+        mem_rss_bytes=rss,
+        mem_limit_bytes=limits.memory_limit,
+        mem_soft_limit_bytes=limits.memory_soft_limit,
+    )
+
+
+def _process_tree(record: TaskRecord) -> Usage | None:
+    try:
+        leader = psutil.Process(record.pid)
+        if leader.create_time() != record.start_time:
+            return None
+        user = system = 0.0
+        rss = 0
+        for process in [leader, *leader.children(recursive=True)]:
+            try:
+                times, memory = process.cpu_times(), process.memory_info()
+            except psutil.NoSuchProcess:
+                continue
+            user, system, rss = user + times.user, system + times.system, rss + memory.rss
+    except psutil.NoSuchProcess:
+        return None
+    return Usage(cpu_times=(user, system), rss_bytes=rss)

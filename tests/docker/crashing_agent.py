@@ -1,0 +1,52 @@
+"""An agent process for crash tests: launches containers, reports them, then waits to be
+SIGKILLed. Usage: python -m tests.docker.crashing_agent '<json>' where the JSON holds
+agent_id, work_dir, image and containers: [{container_id, sandbox, command}]."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from dockyard.containers import AgentContext
+from dockyard.flags import FlagSet
+from dockyard_docker.plugin import DockerContainerizer
+
+from tests.docker.configs import task_config
+
+
+def state_dir(work_dir: Path, agent_id: str) -> Path:
+    return work_dir / "meta" / agent_id / "docker"
+
+
+async def main(spec: dict[str, Any]) -> None:
+    plugin = DockerContainerizer()
+    flags = FlagSet()
+    plugin.add_flags(flags)
+    work_dir = Path(spec["work_dir"])
+    await plugin.start(
+        AgentContext(
+            flags=flags.parse([], {}),
+            agent_id=spec["agent_id"],
+            work_dir=work_dir,
+            state_dir=state_dir(work_dir, spec["agent_id"]),
+        )
+    )
+    handles = {}
+    for container in spec["containers"]:
+        config = task_config(
+            Path(container["sandbox"]),
+            spec["image"],
+            container["command"],
+            container_id=container["container_id"],
+        )
+        await plugin.prepare(config)
+        handles[container["container_id"]] = (await plugin.launch(config)).handle
+    print(json.dumps(handles), flush=True)
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(json.loads(sys.argv[1])))
