@@ -52,7 +52,11 @@ class SampleContainerizer:
             argv = [self.shell, "-c", command.value or ""]
         else:
             argv = list(command.arguments) or [command.value or ""]
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **config.environment}
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "MESOS_SANDBOX": str(config.sandbox),
+            **config.environment,
+        }
         if command.environment is not None:
             env.update({v.name: v.value or "" for v in command.environment.variables})
         # Opening two local files does not block the loop in any way that matters here.
