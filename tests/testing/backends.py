@@ -165,7 +165,15 @@ class SignalAsSuccess(ReferenceContainerizer):
 
 
 class NoSandboxVariable(SampleContainerizer):  # type: ignore[misc, valid-type]
-    """The sample plugin as it is: ``MESOS_SANDBOX`` is not set."""
+    """``MESOS_SANDBOX`` points somewhere else than the sandbox."""
+
+    @hookimpl
+    async def launch(self, config: ContainerConfig) -> Launched:
+        environment = {**config.environment, "MESOS_SANDBOX": "/nonexistent-sandbox"}
+        launched: Launched = await super().launch(
+            dataclasses.replace(config, environment=environment)
+        )
+        return launched
 
 
 class DropsCommandEnvironment(ReferenceContainerizer):

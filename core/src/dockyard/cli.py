@@ -150,6 +150,9 @@ def launch_command(args: list[str]) -> int:
 async def run_one_task(flags: Flags, host: PluginHost, task: TaskInfo) -> int:
     agent = Agent(flags, host)
     await agent.start()
+    if sys.stderr.isatty():
+        for name in agent.enabled_plugins:
+            host.watch_progress(name, show_progress)
     try:
         printer = json_printer if flags.json else human_printer
 
@@ -190,6 +193,11 @@ def kill_on_interrupt(agent: Agent, record: TaskRecord) -> Iterator[None]:
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
+
+
+def show_progress(line: str) -> None:
+    """A one-line progress bar on the terminal, redrawn in place."""
+    print(f"\r\033[K{line}", end="", file=sys.stderr, flush=True)
 
 
 def json_printer(status: TaskStatus) -> None:

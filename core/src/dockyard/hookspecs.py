@@ -16,7 +16,7 @@ loop; they must not block it (run blocking calls in a thread).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -171,6 +171,16 @@ def exec_in_container(
 @hookspec
 def usage(container_id: ContainerID) -> Awaitable[ResourceStatistics | None]:
     """Current resource usage of a container, or None if unknown."""
+
+
+@hookspec
+def watch_progress(report: Callable[[str], None]) -> None:
+    """Report the progress of long work (downloads, image pulls) to a front end.
+
+    ``dockyard launch`` calls it once on enabled plugins; call ``report`` with a
+    one-line description (``app.tgz  3.0/12.0 MiB  25%``) whenever progress is
+    made, at most a few times a second. ``report`` never raises.
+    """
 
 
 @hookspec

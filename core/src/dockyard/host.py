@@ -6,7 +6,7 @@ fetcher plugins. Nothing outside this module calls ``pm.hook`` directly.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -204,6 +204,9 @@ class PluginHost:
             time_limit=time_limit,
         )
         return result
+
+    def watch_progress(self, name: str, report: Callable[[str], None]) -> None:
+        self._call_one(name, "watch_progress", None, report=report)
 
     def metrics(self, name: str) -> Mapping[str, float]:
         result: Mapping[str, float] = self._call_one(name, "metrics", {})

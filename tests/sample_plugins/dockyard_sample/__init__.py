@@ -7,6 +7,7 @@ depending on the real plugins. It is deliberately simple: no crash safety, no cg
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from collections.abc import Sequence
@@ -96,13 +97,15 @@ class SampleContainerizer:
         if process is None:
             return None
         if process.returncode is None:
-            os.killpg(process.pid, signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
             try:
                 await asyncio.wait_for(
                     process.wait(), (grace_period or timedelta(0)).total_seconds()
                 )
             except TimeoutError:
-                os.killpg(process.pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):  # it ended just now
+                    os.killpg(process.pid, signal.SIGKILL)
         return await self.wait(container_id)
 
     @hookimpl
@@ -110,7 +113,10 @@ class SampleContainerizer:
         process = self.processes.get(container_id.value)
         if process is None or process.returncode is not None:
             return False
-        os.killpg(process.pid, signal)
+        try:
+            os.killpg(process.pid, signal)
+        except ProcessLookupError:
+            return False
         return True
 
     @hookimpl

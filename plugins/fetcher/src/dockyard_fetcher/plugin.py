@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from dockyard import hookimpl
@@ -18,7 +18,7 @@ from dockyard_fetcher import settings as flags_module
 from dockyard_fetcher.cache import FetchCache
 from dockyard_fetcher.fetching import Fetcher
 from dockyard_fetcher.metrics import Counters
-from dockyard_fetcher.progress import ProgressHub
+from dockyard_fetcher.progress import FetchProgress, ProgressHub
 from dockyard_fetcher.schemes import SchemeHandler, SchemeRegistry
 from dockyard_fetcher.settings import Settings
 
@@ -74,6 +74,13 @@ class FetcherPlugin:
         if self._fetcher is None:
             raise RuntimeError("the fetcher plugin was not started")
         return self._fetcher.fetch(config, uris)
+
+    @hookimpl
+    def watch_progress(self, report: Callable[[str], None]) -> None:
+        def forward(progress: FetchProgress) -> None:
+            report(progress.describe() + ("\n" if progress.done else ""))
+
+        self.progress.subscribe(forward)
 
     @hookimpl
     def metrics(self) -> Mapping[str, float]:
