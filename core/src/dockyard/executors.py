@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import json
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dockyard import recordio
 from dockyard.checkpoint import discard_partial_writes, read_json, write_json
 from dockyard.containers import ContainerConfig, LaunchError, RecoveredContainer
 from dockyard.dispatcher import Stage, container_key
@@ -66,11 +66,6 @@ class InvalidUpdateError(ValueError):
     pass
 
 
-def recordio(event: ExecutorEvent) -> bytes:
-    body = json.dumps(dump(event), separators=(",", ":")).encode()
-    return f"{len(body)}\n".encode() + body
-
-
 @dataclass(eq=False)
 class ExecutorRecord:
     executor: ExecutorInfo
@@ -92,7 +87,7 @@ class ExecutorRecord:
     def send(self, event: ExecutorEvent) -> bool:
         if self.stream is None:
             return False
-        self.stream.put_nowait(recordio(event))
+        self.stream.put_nowait(recordio.encode(event))
         return True
 
 

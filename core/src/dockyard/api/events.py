@@ -10,22 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from dataclasses import dataclass, field
 
-from dockyard.messages import Event, EventType, TaskUpdated, dump
+from dockyard import recordio
+from dockyard.messages import Event, EventType, TaskUpdated
 
 log = logging.getLogger(__name__)
 
 QUEUE_LIMIT = 10_000
 """Events a subscriber may lag behind before it is disconnected."""
-
-
-def recordio(event: Event) -> bytes:
-    """One RecordIO record: ``<length>\\n<json>``."""
-    body = json.dumps(dump(event), separators=(",", ":")).encode()
-    return f"{len(body)}\n".encode() + body
 
 
 @dataclass(eq=False)
@@ -49,7 +43,7 @@ class EventHub:
         self.subscribers.discard(subscriber)
 
     def publish(self, event: Event) -> None:
-        record = recordio(event)
+        record = recordio.encode(event)
         for subscriber in list(self.subscribers):
             try:
                 subscriber.queue.put_nowait(record)

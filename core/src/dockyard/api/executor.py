@@ -7,15 +7,16 @@ ACKNOWLEDGED, MESSAGE, SHUTDOWN, HEARTBEAT); ``UPDATE``, ``MESSAGE`` and
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import logging
 
 from aiohttp import web
 
+from dockyard import recordio
 from dockyard.api.keys import AGENT, HEARTBEAT_SECONDS
-from dockyard.executors import InvalidUpdateError, UnknownExecutorError, recordio
+from dockyard.api.streaming import stream_records
+from dockyard.executors import InvalidUpdateError, UnknownExecutorError
 from dockyard.messages import (
     ExecutorCall,
     ExecutorCallType,
@@ -65,19 +66,9 @@ async def stream_events(request: web.Request, call: ExecutorCall) -> web.StreamR
     executor = executors.find(call)
     queue = executors.subscribe(call)
     heartbeat = request.app[HEARTBEAT_SECONDS]
-    response = web.StreamResponse(headers={"Content-Type": "application/recordio"})
     try:
-        await response.prepare(request)
-        while True:
-            try:
-                record = await asyncio.wait_for(queue.get(), heartbeat)
-            except TimeoutError:
-                record = recordio(HEARTBEAT)
-            if record is None:
-                break
-            await response.write(record)
-    except ConnectionResetError:
-        pass  # the executor went away; it may resubscribe
+        return await stream_records(
+            request, queue, heartbeat=recordio.encode(HEARTBEAT), interval=heartbeat
+        )
     finally:
         executors.disconnected(executor, queue)
-    return response

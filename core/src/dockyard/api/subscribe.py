@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp import web
 
+from dockyard import recordio
 from dockyard.api import views
-from dockyard.api.events import HEARTBEAT, recordio
+from dockyard.api.events import HEARTBEAT
 from dockyard.api.keys import AGENT, EVENTS, HEARTBEAT_SECONDS
+from dockyard.api.streaming import stream_records
 from dockyard.messages import Call, Event, EventType, Subscribed
 
 
@@ -23,20 +23,14 @@ async def subscribe(request: web.Request, call: Call) -> web.StreamResponse:
         type=EventType.SUBSCRIBED,
         subscribed=Subscribed(get_state=state, heartbeat_interval_seconds=heartbeat),
     )
-    response = web.StreamResponse(headers={"Content-Type": "application/recordio"})
     try:
-        await response.prepare(request)
-        await response.write(recordio(subscribed))
-        while not (subscriber.ended and subscriber.queue.empty()):
-            try:
-                record = await asyncio.wait_for(subscriber.queue.get(), heartbeat)
-            except TimeoutError:
-                record = recordio(HEARTBEAT)
-            if record is None:
-                break
-            await response.write(record)
-    except ConnectionResetError:
-        pass  # the subscriber went away
+        return await stream_records(
+            request,
+            subscriber.queue,
+            heartbeat=recordio.encode(HEARTBEAT),
+            interval=heartbeat,
+            first=recordio.encode(subscribed),
+            finished=lambda: subscriber.ended,
+        )
     finally:
         hub.unsubscribe(subscriber)
-    return response
