@@ -98,3 +98,36 @@ async def test_sigkill_in_the_middle_of_launches_leaves_definite_states(
             )
             await restarted.wait_for_state(task_id, "TASK_KILLED")
     assert processes_of(agent.work_dir) == [], "no task process outlives its task"
+
+
+@pytest.mark.parametrize("stage", ["fetch", "pull"])
+async def test_sigkill_during_fetch_or_pull_ends_the_task_cleanly(make_agent, stage: str) -> None:
+    """The agent dies while a download hangs; after the restart the task has failed."""
+    if stage == "pull":
+        pytest.importorskip("dockyard_docker")
+    reached = asyncio.Event()
+
+    async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        reached.set()
+        await reader.read()  # never answer; wait for the client to go away
+        writer.close()
+
+    server = await asyncio.start_server(stall, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    task: dict[str, Any] = {"name": "t", "task_id": {"value": "t"}, "command": {"value": "true"}}
+    if stage == "fetch":
+        task["command"]["uris"] = [{"value": f"http://127.0.0.1:{port}/payload.tgz"}]
+    else:
+        task["container"] = {"type": "DOCKER", "docker": {"image": f"127.0.0.1:{port}/never:1"}}
+    flags = ("--containerizers=docker,mesos",) if stage == "pull" else (MESOS,)
+    async with server:
+        agent: RunningAgent = await make_agent(*flags)
+        await agent.call({"type": "LAUNCH_TASK", "launch_task": {"task": task}})
+        async with asyncio.timeout(30):
+            await reached.wait()
+        stop_agent(agent.process, signal.SIGKILL)
+        restarted: RunningAgent = await make_agent(*flags, work_dir=agent.work_dir)
+        recovered = (await restarted.tasks())["t"]
+    assert recovered["state"] == "TASK_FAILED"
+    assert recovered["statuses"][-1]["reason"] == "REASON_EXECUTOR_TERMINATED"
+    assert processes_of(agent.work_dir) == []
