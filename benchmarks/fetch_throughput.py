@@ -1,9 +1,10 @@
 """Fetcher benchmarks: HTTP download throughput against ``curl -o``, and cache-hit placement.
 
-Run: ``python benchmarks/fetch_throughput.py [--size-mib 1024] [--rounds 3] [--dir /dev/shm]``.
+Run through ``python -m benchmarks --only fetch`` (or ``python -m benchmarks.fetch_throughput``).
 The file is served over loopback by an aiohttp server (sendfile) in a separate process, so the
 server does not share the fetcher's event loop. curl and dockyard runs alternate, each writing
-to the same disk, and every output is deleted before the next run. Targets (issue 5): dockyard
+to the same disk (a full run does it again in /dev/shm to leave the disk out), and every
+output is deleted before the next run. Targets (issue 5): dockyard
 >= 0.9x curl's throughput; a 100 MB cache hit placed in < 50 ms (hard link or reflink).
 """
 
@@ -13,11 +14,11 @@ import argparse
 import asyncio
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,7 +28,12 @@ from dockyard.messages import URI, CommandInfo, ContainerID
 from dockyard_fetcher.plugin import FetcherPlugin, discover_handlers
 from dockyard_fetcher.settings import Settings
 
+from benchmarks.harness import Result, Target, interleave, table
+
 MIB = 1 << 20
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHM = Path("/dev/shm")
+HAS_SHM = SHM.is_dir()
 
 
 def serve(directory: Path, port_file: Path) -> None:
@@ -55,7 +61,17 @@ def make_file(path: Path, size: int) -> None:
 
 def start_server(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
     port_file = directory / ".port"
-    server = subprocess.Popen([sys.executable, __file__, "--serve", str(directory), str(port_file)])
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.fetch_throughput",
+            "--serve",
+            str(directory),
+            str(port_file),
+        ],
+        cwd=REPO_ROOT,
+    )
     while not port_file.exists() or not port_file.read_text():
         if server.poll() is not None:
             raise SystemExit("the benchmark HTTP server did not start")
@@ -88,19 +104,35 @@ async def time_fetch(plugin: FetcherPlugin, config: ContainerConfig) -> float:
     return time.perf_counter() - started
 
 
-async def run(size_mib: int, rounds: int, hit_mib: int, hit_rounds: int, where: str) -> None:
+@dataclass(frozen=True)
+class Plan:
+    size_mib: int
+    rounds: int
+    hit_mib: int
+    hit_rounds: int
+
+
+QUICK = Plan(size_mib=256, rounds=3, hit_mib=100, hit_rounds=5)
+FULL = Plan(size_mib=1024, rounds=5, hit_mib=100, hit_rounds=10)
+THROUGHPUT = Target(">= 0.9x curl", "throughput", 0.9)
+CACHE_HIT = Target("< 50 ms", "below", 50.0)
+
+
+async def measure(plan: Plan, where: str) -> list[Result]:
+    """Download throughput (interleaved with curl) and cache-hit placement, under ``where``."""
     root = Path(tempfile.mkdtemp(prefix="dockyard-fetch-bench-", dir=where))
     served = root / "served"
     served.mkdir()
     server = None
     plugin = FetcherPlugin()
+    size = plan.size_mib * MIB
     try:
-        make_file(served / "big.bin", size_mib * MIB)
-        make_file(served / "hit.bin", hit_mib * MIB)
+        make_file(served / "big.bin", size)
+        make_file(served / "hit.bin", plan.hit_mib * MIB)
         server, base = start_server(served)
         settings = Settings(
             cache_dir=root / "cache",
-            cache_size=4 * hit_mib * MIB,
+            cache_size=4 * plan.hit_mib * MIB,
             stall_timeout=timedelta(minutes=1),
         )
         await plugin.configure(settings, discover_handlers())
@@ -111,26 +143,27 @@ async def run(size_mib: int, rounds: int, hit_mib: int, hit_rounds: int, where: 
         warm = new_config(work, "warm", URI(value=url))
         await time_fetch(plugin, warm)
         shutil.rmtree(warm.sandbox)
-        curl_times, dockyard_times = [], []
-        for round_number in range(rounds):
-            curl_times.append(time_curl(url, root / "curl.out"))
-            config = new_config(work, f"direct{round_number}", URI(value=url))
-            dockyard_times.append(await time_fetch(plugin, config))
+        runs = iter(range(plan.rounds))
+
+        async def dockyard_rate() -> float:
+            config = new_config(work, f"direct{next(runs)}", URI(value=url))
+            elapsed = await time_fetch(plugin, config)
             shutil.rmtree(config.sandbox)
             os.sync()
+            return size / elapsed / MIB
+
+        async def curl_rate() -> float:
+            return size / await asyncio.to_thread(time_curl, url, root / "curl.out") / MIB
+
+        ours, curl = await interleave(plan.rounds, dockyard_rate, curl_rate)
 
         hit_uri = URI(value=f"{base}/hit.bin", cache=True)
         await time_fetch(plugin, new_config(work, "miss", hit_uri))
-        hit_times = [
-            await time_fetch(plugin, new_config(work, f"hit{index}", hit_uri))
-            for index in range(hit_rounds)
+        hits = [
+            await time_fetch(plugin, new_config(work, f"hit{index}", hit_uri)) * 1e3
+            for index in range(plan.hit_rounds)
         ]
-        copy_times = []
-        for index in range(hit_rounds):
-            started = time.perf_counter()
-            shutil.copyfile(served / "hit.bin", root / f"copy{index}")
-            copy_times.append(time.perf_counter() - started)
-            (root / f"copy{index}").unlink()
+        copies = [copy_time(served / "hit.bin", root / "copy") * 1e3 for _ in hits]
         placed = (work / "hit0" / "hit.bin").stat()
         method = "hard link" if placed.st_nlink > 1 else "reflink or copy"
     finally:
@@ -139,27 +172,41 @@ async def run(size_mib: int, rounds: int, hit_mib: int, hit_rounds: int, where: 
             server.terminate()
             server.wait()
         shutil.rmtree(root, ignore_errors=True)
-
-    size = size_mib * MIB
-    curl_rate = size / statistics.median(curl_times) / MIB
-    dockyard_rate = size / statistics.median(dockyard_times) / MIB
-    print(f"{'measurement':<44} {'median':>12} {'best':>12}")
-    print(f"{'-' * 44} {'-' * 12} {'-' * 12}")
-    rows = [
-        (f"curl -o, {size_mib} MiB over loopback (MiB/s)", curl_times, True),
-        (f"dockyard fetch, {size_mib} MiB (MiB/s)", dockyard_times, True),
-        (f"cache hit, {hit_mib} MiB, {method} (ms)", hit_times, False),
-        (f"plain copy of {hit_mib} MiB, for reference (ms)", copy_times, False),
+    return [
+        Result(
+            f"HTTP fetch {plan.size_mib} MiB loopback, to {where}",
+            "MiB/s",
+            THROUGHPUT,
+            ours,
+            curl,
+            "curl -o",
+        ),
+        Result(
+            f"cache hit {plan.hit_mib} MiB",
+            "ms",
+            CACHE_HIT,
+            hits,
+            copies,
+            "plain copy",
+            note=f"placed by {method}",
+        ),
     ]
-    for label, times, is_rate in rows:
-        if is_rate:
-            median, best = size / statistics.median(times) / MIB, size / min(times) / MIB
-        else:
-            median, best = statistics.median(times) * 1000, min(times) * 1000
-        print(f"{label:<44} {median:>12.1f} {best:>12.1f}")
-    print(f"\ndockyard / curl throughput (medians): {dockyard_rate / curl_rate:.2f}x")
-    print("runs, MiB/s: curl", [round(size / t / MIB) for t in curl_times])
-    print("runs, MiB/s: dockyard", [round(size / t / MIB) for t in dockyard_times])
+
+
+def copy_time(source: Path, target: Path) -> float:
+    started = time.perf_counter()
+    shutil.copyfile(source, target)
+    elapsed = time.perf_counter() - started
+    target.unlink()
+    return elapsed
+
+
+async def run(quick: bool) -> list[Result]:
+    plan = QUICK if quick else FULL
+    results = await measure(plan, tempfile.gettempdir())
+    if not quick and HAS_SHM:  # the same without the disk
+        results += (await measure(plan, str(SHM)))[:1]
+    return results
 
 
 def main() -> None:
@@ -167,17 +214,8 @@ def main() -> None:
         serve(Path(sys.argv[2]), Path(sys.argv[3]))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size-mib", type=int, default=1024)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--hit-mib", type=int, default=100)
-    parser.add_argument("--hit-rounds", type=int, default=5)
-    parser.add_argument(
-        "--dir",
-        default=tempfile.gettempdir(),
-        help="where files are served from and written to (e.g. /dev/shm to leave the disk out)",
-    )
-    args = parser.parse_args()
-    asyncio.run(run(args.size_mib, args.rounds, args.hit_mib, args.hit_rounds, args.dir))
+    parser.add_argument("--quick", action="store_true")
+    print(table(asyncio.run(run(parser.parse_args().quick))))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from stevedore import ExtensionManager
 TESTS = Path(__file__).parent
 SAMPLE_PLUGINS = TESTS / "sample_plugins"
 BROKEN_PLUGINS = TESTS / "broken_plugins"
+DOCKER_SOCKET = "/var/run/docker.sock"
 
 
 @pytest.fixture
@@ -28,3 +29,19 @@ def install_plugins(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], None]:
         )
 
     return install
+
+
+@pytest.fixture(scope="session")
+def debian_image() -> str:
+    """A Debian image with Python 3 (``tests/debian_image.py``); built once, then reused."""
+    from docker import APIClient
+
+    from .debian_image import debian_python_image
+
+    if not Path(DOCKER_SOCKET).exists():
+        pytest.skip(f"no Docker daemon at {DOCKER_SOCKET}")
+    api = APIClient(base_url=f"unix://{DOCKER_SOCKET}", version="auto")
+    try:
+        return debian_python_image(api)
+    finally:
+        api.close()
