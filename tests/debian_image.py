@@ -16,7 +16,6 @@ import tempfile
 from pathlib import Path
 
 from docker import APIClient
-from docker.errors import ImageNotFound
 
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
@@ -35,9 +34,7 @@ def debian_python_image(api: APIClient) -> str:
     reference = f"{REPOSITORY}:{debian_tag()}"
     with LOCK.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            api.inspect_image(reference)
-        except ImageNotFound:
+        if not api.images(name=reference, quiet=True):
             _build(api, reference)
     return reference
 
