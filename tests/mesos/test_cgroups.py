@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dockyard.containers import ContainerConfig
+from dockyard.containers import ContainerConfig, RecoveredContainer
 from dockyard.messages import Reason, Resource, Scalar, TaskState, ValueType
 from dockyard_mesos.plugin import MesosContainerizer
 
-from tests.mesos.harness import gone, launch, read_pid, shell, until
+from tests.mesos.harness import gone, launch, make_config, read_pid, shell, until
 
 pytestmark = [pytest.mark.root, pytest.mark.usefixtures("needs_root")]
 
@@ -125,3 +125,37 @@ async def test_usage_reads_the_cgroups(isolated, work_dir):
     assert statistics.mem_rss_bytes is not None
     assert statistics.mem_rss_bytes > 0
     await isolated.destroy(config.container_id, timedelta(0))
+
+
+async def test_exec_runs_in_the_task_cgroups(isolated, work_dir):
+    config, _, dirs, _ = await start(
+        isolated, work_dir, "exec", "echo > ready; exec sleep 600", resources=scalars(mem=64)
+    )
+    await until((config.sandbox / "ready").exists)
+    check = shell("echo $$ > check; cat /proc/self/cgroup > cgroups; sleep 600")
+    checking = asyncio.create_task(
+        isolated.exec_in_container(config.container_id, check, timedelta(seconds=30))
+    )
+    await until(lambda: (config.sandbox / "cgroups").exists())
+    check_pid = read_pid(config.sandbox / "check")
+    for directory in set(dirs.values()):
+        assert check_pid in map(int, read(directory, "cgroup.procs").split())
+    await isolated.destroy(config.container_id, timedelta(0))
+    await checking
+    assert gone(check_pid)
+
+
+async def test_cgroups_of_a_container_never_spawned_are_removed_on_recovery(
+    isolated, start_containerizer, work_dir
+):
+    config = make_config(work_dir, "prepared-only", shell("true"))
+    await isolated.prepare(config)
+    container = isolated._containers["prepared-only"]
+    assert container.cgroups is not None
+    dirs = [Path(path) for path in container.cgroups.paths()]
+    assert all(directory.exists() for directory in dirs)
+    await isolated.stop()  # the agent stops before the launch
+
+    recovering = await start_containerizer("--isolation=cgroups/cpu,cgroups/mem")
+    assert await recovering.recover([RecoveredContainer(config=config, handle={})]) == []
+    assert not any(directory.exists() for directory in dirs)

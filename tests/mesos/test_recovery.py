@@ -144,3 +144,21 @@ async def test_a_checkpoint_naming_another_launch_is_not_recovered(start_contain
     assert await second.recover([RecoveredContainer(config=config, handle=stale)]) == []
     await until(lambda: gone(handle["pid"]))
     assert await second.wait(config.container_id) is None
+
+
+async def test_a_launch_the_core_never_checkpointed_is_adopted(
+    start_containerizer, work_dir, agent_id
+):
+    """The agent died between the spawn and its checkpoint: the supervisor's record wins."""
+    handles = await crash_after_launching(work_dir, agent_id, unrecorded=WAIT_FOR_GO.format(code=6))
+    mesos = await start_containerizer()
+    config = make_config(work_dir, "unrecorded", shell(""))
+    found = await mesos.recover([RecoveredContainer(config=config, handle={})])
+    assert found == [config.container_id]
+    assert not gone(handles["unrecorded"]["pid"])
+    assert await mesos.usage(config.container_id) is not None
+    (config.sandbox / "go").touch()
+    termination = await mesos.wait(config.container_id)
+    assert termination is not None
+    assert termination.status is not None
+    assert os.WEXITSTATUS(termination.status) == 6

@@ -9,11 +9,12 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.mesos.harness import STATE, clean_up, make_config, shell
+from tests.mesos.harness import STATE, clean_up, make_config, shell, until
 
 pytestmark = [pytest.mark.root, pytest.mark.usefixtures("needs_root")]
 
@@ -87,6 +88,18 @@ async def test_the_supervisor_is_root_again_after_a_user_task(mesos, work_dir, u
     uid, groups = (as_root.sandbox / "stdout").read_text().splitlines()
     assert uid == "0"
     assert user_gid(user) not in groups.split()
+
+
+async def test_exec_runs_as_the_task_user(mesos, work_dir, user):
+    config = make_config(work_dir, "exec-user", shell("echo > ready; exec sleep 600"), user=user)
+    await mesos.prepare(config)
+    await mesos.launch(config)
+    await until((config.sandbox / "ready").exists)
+    check = shell("id -un > checked_by; id -G > groups")
+    assert await mesos.exec_in_container(config.container_id, check, timedelta(seconds=30)) == 0
+    assert (config.sandbox / "checked_by").read_text() == f"{user}\n"
+    assert (config.sandbox / "groups").read_text().split() == [user_gid(user)]
+    await mesos.destroy(config.container_id, timedelta(0))
 
 
 def user_gid(user: str) -> str:

@@ -103,6 +103,9 @@ async def check_health(check: HealthCheck, probe: Probe, verdicts: HealthVerdict
         except (TimeoutError, OSError, aiohttp.ClientError) as error:
             log.debug("health check failed: %s", error)
             passed = False
+        except Exception as error:  # e.g. the containerizer could not start the command
+            log.warning("health check could not run: %s", error)
+            passed = False
         if passed:
             initializing = False
             failures = 0

@@ -81,18 +81,22 @@ class Hierarchy:
     version: int
     mounts: dict[str, Path]
 
+    def at(self, relative: Path) -> TaskCgroups:
+        """A task's cgroups at ``relative`` in each hierarchy, whether they exist or not."""
+        dirs = {name: mount / relative for name, mount in self.mounts.items()}
+        return TaskCgroups(version=self.version, dirs=dirs)
+
     def create(self, relative: Path, limits: Limits) -> TaskCgroups:
         """Create the task's cgroups and write ``limits``; undone by :func:`remove`."""
-        dirs = {name: mount / relative for name, mount in self.mounts.items()}
+        cgroups = self.at(relative)
         try:
             if self.version == 2:
                 self._enable_controllers(relative)
-            for directory in set(dirs.values()):
+            for directory in set(cgroups.dirs.values()):
                 directory.mkdir(parents=True, exist_ok=True)
-            cgroups = TaskCgroups(version=self.version, dirs=dirs)
             cgroups.write_limits(limits)
         except OSError as error:
-            remove(str(created) for created in set(dirs.values()))
+            remove(cgroups.paths())
             raise CgroupError(f"Failed to set up cgroup {relative}: {error.strerror}") from error
         return cgroups
 

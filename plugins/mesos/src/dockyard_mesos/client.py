@@ -3,6 +3,8 @@
 :meth:`SupervisorClient.connect` starts the supervisor when none answers. If the connection
 drops (the supervisor exited or died), the client starts or reconnects to a supervisor
 again and replays the exits it may have missed, so waiters never hang on a lost event.
+:meth:`SupervisorClient.close` detaches: a supervisor left with no task to watch exits,
+and ``close`` returns only once it has.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from dockyard_mesos.protocol import (
 
 CONNECT_ATTEMPTS = 5
 RECONNECT_DELAY_SECONDS = 1.0
+EXIT_WAIT_SECONDS = 10.0
+"""How long ``close`` waits for a supervisor that said it would exit (it takes milliseconds)."""
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +54,7 @@ class SupervisorClient:
         self._last_request = 0
         self._listener: asyncio.Task[None] | None = None
         self._catch_up: asyncio.Task[None] | None = None
+        self._closing = False
 
     async def connect(self) -> None:
         """Connect to the work dir's supervisor, starting one if none is running."""
@@ -57,13 +62,35 @@ class SupervisorClient:
         self._listener = asyncio.create_task(self._listen(), name="mesos-supervisor-listener")
 
     async def close(self) -> None:
-        """Disconnect; the supervisor and its tasks keep running."""
+        """Disconnect; running tasks keep running, and so does their supervisor.
+
+        A supervisor with no running task and no other client exits: ``close`` waits
+        until it has, so that nothing is left behind once it returns.
+        """
+        self._closing = True
+        supervisor = await self._detach()
         for task in (self._listener, self._catch_up):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, SupervisorError):
                     await task
         self._disconnect()
+        if supervisor is not None:
+            try:
+                await _exited(supervisor)
+            finally:
+                os.close(supervisor)
+
+    async def _detach(self) -> int | None:
+        """Tell the supervisor we leave; a pidfd of it if it is going to exit."""
+        try:
+            reply = await self._request({"op": "detach"})
+            if not reply["exiting"]:
+                return None
+            return os.pidfd_open(reply["pid"])
+        except (SupervisorError, ProcessLookupError) as error:  # gone already
+            log.debug("detaching from the supervisor: %s", error)
+            return None
 
     def _disconnect(self) -> None:
         if self._writer is not None:
@@ -73,6 +100,22 @@ class SupervisorClient:
     async def spawn(self, spec: SpawnSpec) -> TaskRecord:
         reply = await self._request({"op": "spawn", "spec": asdict(spec)})
         return TaskRecord.from_json(reply["task"])
+
+    async def exec(self, spec: SpawnSpec, time_limit: float) -> int | None:
+        """Run a command in the running task ``spec.id``; its wait status, None if no such task.
+
+        The supervisor SIGKILLs it after ``time_limit`` seconds, or at once if the caller is
+        cancelled.
+        """
+        request, reply = self._send({"op": "exec", "spec": asdict(spec), "time_limit": time_limit})
+        try:
+            answer = await _checked(reply)
+        except asyncio.CancelledError:
+            with contextlib.suppress(SupervisorError):  # disconnected: it is killed anyway
+                self._post({"op": "cancel", "target": request})
+            raise
+        status: int | None = answer["exit"]
+        return status
 
     async def signal(
         self, task_id: str, number: signal.Signals | int, escalate_after: float | None = None
@@ -91,16 +134,22 @@ class SupervisorClient:
         return bool((await self._request({"op": "forget", "id": task_id}))["ok"])
 
     async def _request(self, message: Message) -> Message:
-        if self._writer is None:
-            raise SupervisorError("not connected to the supervisor")
+        _, reply = self._send(message)
+        return await _checked(reply)
+
+    def _send(self, message: Message) -> tuple[int, asyncio.Future[Message]]:
+        """Send a request; its number, and the future its reply resolves."""
         self._last_request += 1
         future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._post({**message, "req": self._last_request})
         self._pending[self._last_request] = future
-        self._writer.write(encode({**message, "req": self._last_request}))
-        reply = await future
-        if "error" in reply:
-            raise SupervisorError(reply["error"])
-        return reply
+        return self._last_request, future
+
+    def _post(self, message: Message) -> None:
+        """Send a message; without a ``req`` number, its reply is dropped."""
+        if self._writer is None:
+            raise SupervisorError("not connected to the supervisor")
+        self._writer.write(encode(message))
 
     async def _listen(self) -> None:
         """Dispatch replies and exit events; on a lost connection, reconnect and catch up."""
@@ -117,6 +166,8 @@ class SupervisorClient:
                     future.set_exception(lost)
             self._pending.clear()
             self._disconnect()
+            if self._closing:
+                return
             await self._reconnect()
 
     async def _reconnect(self) -> None:
@@ -156,6 +207,31 @@ class SupervisorClient:
             except (FileNotFoundError, ConnectionRefusedError):
                 await _start_supervisor(self._state_dir)
         raise SupervisorError(f"no supervisor answers on {self._state_dir / SOCKET_NAME}")
+
+
+async def _checked(reply: asyncio.Future[Message]) -> Message:
+    message = await reply
+    if "error" in message:
+        raise SupervisorError(message["error"])
+    return message
+
+
+async def _exited(pidfd: int) -> None:
+    """Until the process behind ``pidfd`` has exited (a pidfd is readable from then on)."""
+    loop = asyncio.get_running_loop()
+    exited: asyncio.Future[None] = loop.create_future()
+
+    def readable() -> None:
+        if not exited.done():
+            exited.set_result(None)
+
+    loop.add_reader(pidfd, readable)
+    try:
+        await asyncio.wait_for(exited, EXIT_WAIT_SECONDS)
+    except TimeoutError:
+        log.warning("the supervisor said it would exit but is still running")
+    finally:
+        loop.remove_reader(pidfd)
 
 
 async def _open_connection(state_dir: Path) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

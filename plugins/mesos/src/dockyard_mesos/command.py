@@ -2,16 +2,19 @@
 
 ``shell=true`` runs ``/bin/sh -c <value>``; ``shell=false`` execs ``value`` with
 ``arguments`` as the whole argv (argv[0] included, as the Mesos containerizer does).
+A command run inside a task (a COMMAND health check) gets the same treatment.
 """
 
 from __future__ import annotations
 
 import os
 import pwd
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from dockyard.containers import ContainerConfig, LaunchError
 from dockyard.messages import CommandInfo, EnvironmentVariable, VariableType
+
+from dockyard_mesos.protocol import SpawnSpec
 
 SHELL = "/bin/sh"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -33,8 +36,25 @@ def environment(config: ContainerConfig) -> dict[str, str]:
     variables = {"PATH": DEFAULT_PATH, "MESOS_SANDBOX": sandbox, "MESOS_DIRECTORY": sandbox}
     variables.update(_ids(config))
     variables.update(config.environment)
-    if config.command.environment is not None:
-        for variable in config.command.environment.variables:
+    return _with_own_environment(variables, config.command)
+
+
+def inside_task(task: SpawnSpec, command: CommandInfo) -> SpawnSpec:
+    """``command`` run as ``task`` runs: its sandbox, user and environment (plus the
+    command's own). Its output goes to the task's stderr, as Mesos's health checks' does."""
+    executable, argv = command_line(command)
+    return replace(
+        task,
+        executable=executable,
+        argv=argv,
+        env=_with_own_environment(dict(task.env), command),
+        stdout=task.stderr,
+    )
+
+
+def _with_own_environment(variables: dict[str, str], command: CommandInfo) -> dict[str, str]:
+    if command.environment is not None:
+        for variable in command.environment.variables:
             variables[variable.name] = _value(variable)
     return variables
 

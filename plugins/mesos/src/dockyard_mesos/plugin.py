@@ -2,7 +2,8 @@
 
 The hooks keep a small table of containers; the processes themselves belong to the
 supervisor (see :mod:`dockyard_mesos.supervisor`), which pushes each exit to
-:meth:`MesosContainerizer._on_exit`. ``wait`` and ``destroy`` just await that event.
+:meth:`MesosContainerizer._on_exit`. ``wait`` and ``destroy`` just await that event, and
+``exec_in_container`` asks the supervisor to run the command as the task runs.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from dockyard.containers import (
 )
 from dockyard.flags import FlagSet
 from dockyard.messages import (
+    CommandInfo,
     ContainerID,
     ContainerStatus,
     ContainerType,
@@ -40,6 +42,7 @@ from dockyard.messages import (
 
 from dockyard_mesos import cgroups, command, isolation, usage
 from dockyard_mesos.client import SupervisorClient, SupervisorError
+from dockyard_mesos.command import inside_task
 from dockyard_mesos.protocol import SpawnSpec, TaskRecord
 from dockyard_mesos.termination import termination
 
@@ -59,6 +62,8 @@ class _Container:
     cgroups: cgroups.TaskCgroups | None = None
     spawning: asyncio.Task[TaskRecord] | None = None
     record: TaskRecord | None = field(default=None, repr=False)
+    spec: SpawnSpec | None = field(default=None, repr=False)
+    """How the task was started (environment included): commands run inside it alike."""
 
 
 class MesosContainerizer:
@@ -174,6 +179,9 @@ class MesosContainerizer:
             raise LaunchError(f"Container '{key}' was destroyed or launched already")
         try:
             spec = self._spawn_spec(key, config, container)
+            if spec.uid is not None:
+                os.chown(config.sandbox, spec.uid, -1 if spec.gid is None else spec.gid)
+            container.spec = spec
             container.spawning = asyncio.create_task(self._spawn(container, spec))
             record = await asyncio.shield(container.spawning)  # a cancelled launch still tracks it
         except (LaunchError, SupervisorError, OSError) as error:
@@ -196,8 +204,6 @@ class MesosContainerizer:
     def _spawn_spec(self, key: str, config: ContainerConfig, container: _Container) -> SpawnSpec:
         executable, argv = command.command_line(config.command)
         user = command.identity(config.user)
-        if user is not None:
-            os.chown(config.sandbox, user.uid, user.gid)
         return SpawnSpec(
             id=key,
             executable=executable,
@@ -278,6 +284,22 @@ class MesosContainerizer:
         return await self._supervisor().signal(str(container_id), signal)
 
     @hookimpl
+    async def exec_in_container(
+        self, container_id: ContainerID, command: CommandInfo, time_limit: timedelta
+    ) -> int | None:
+        """Run ``command`` as the task runs (sandbox, user, environment, cgroups).
+
+        None if the container is unknown or not running (yet, or any more); a command still
+        running when the task ends is killed with it. Raises LaunchError for a command
+        without a value, SupervisorError if it cannot start.
+        """
+        container = self._containers.get(str(container_id))
+        if container is None or container.spec is None or container.termination.done():
+            return None
+        spec = inside_task(container.spec, command)
+        return await self._supervisor().exec(spec, time_limit.total_seconds())
+
+    @hookimpl
     async def usage(self, container_id: ContainerID) -> ResourceStatistics | None:
         container = self._containers.get(str(container_id))
         if container is None or container.record is None or container.termination.done():
@@ -290,30 +312,62 @@ class MesosContainerizer:
 
     @hookimpl
     async def recover(self, containers: Sequence[RecoveredContainer]) -> Sequence[ContainerID]:
-        """Match checkpoints with the supervisor's records; kill and forget the rest."""
-        loop = asyncio.get_running_loop()
-        expected: dict[str, tuple[ContainerID, dict[str, Any]]] = {}
-        for recovered in containers:
-            key = str(recovered.config.container_id)
-            expected[key] = (recovered.config.container_id, recovered.handle)
-            self._containers[key] = _recovered(recovered, loop.create_future())
+        """Match checkpoints with the supervisor's records; kill and forget the rest.
+
+        The supervisor's record is authoritative: a container the core offers without a
+        handle (the agent died between the spawn and its checkpoint) is adopted too.
+        """
+        offered = {str(recovered.config.container_id): recovered for recovered in containers}
+        for key, checkpointed in offered.items():  # first, so that exits pushed meanwhile count
+            self._containers[key] = self._recovered(key, checkpointed)
         found: list[ContainerID] = []
+        unknown = set(offered)
         for record in await self._supervisor().list():
-            container_id, handle = expected.pop(record.id, (None, {}))
-            if container_id is not None and _started(record, handle):
-                found.append(container_id)
-                self._containers[record.id].record = record
-                if record.exit is not None:
-                    self._on_exit(record)
+            unknown.discard(record.id)
+            recovered = offered.get(record.id)
+            if recovered is not None and _launch_of(record, recovered.handle):
+                found.append(recovered.config.container_id)
+                self._reattach(self._containers[record.id], record)
                 continue
-            if container_id is not None:
+            if recovered is not None:
                 del self._containers[record.id]
             log.info("cleaning up orphan task %s", record.id)
             await self._supervisor().forget(record.id)
-        for key in expected:
+        for key in unknown:
             log.warning("container %s is unknown to the supervisor", key)
-            del self._containers[key]
+            unlaunched = self._containers.pop(key)
+            if unlaunched.cgroups is not None:  # prepared, never used
+                cgroups.remove(unlaunched.cgroups.paths())
         return found
+
+    def _recovered(self, key: str, recovered: RecoveredContainer) -> _Container:
+        """A container as checkpointed; without a handle, as ``prepare`` made it."""
+        handle = recovered.handle
+        saved_allocation = handle.get("allocation")
+        saved_cgroups = handle.get("cgroups")
+        container = _Container(
+            termination=asyncio.get_running_loop().create_future(),
+            allocation=isolation.allocation(recovered.config)
+            if saved_allocation is None
+            else isolation.Allocation(**saved_allocation),
+            grace_period=recovered.config.kill_grace_period,
+        )
+        if saved_cgroups is not None:
+            container.cgroups = cgroups.TaskCgroups.from_json(saved_cgroups)
+        elif not handle and self._hierarchy is not None:
+            container.cgroups = self._hierarchy.at(self._cgroups_root / key)
+        try:
+            container.spec = self._spawn_spec(key, recovered.config, container)
+        except LaunchError as error:  # it cannot have launched; if it did, no exec in it
+            log.warning("container %s: %s", key, error)
+        return container
+
+    def _reattach(self, container: _Container, record: TaskRecord) -> None:
+        container.record = record
+        if container.cgroups is not None and container.cgroups.paths() != sorted(record.cgroups):
+            container.cgroups = None  # it was launched without them
+        if record.exit is not None:
+            self._on_exit(record)
 
     def _supervisor(self) -> SupervisorClient:
         if self._client is None:
@@ -321,17 +375,9 @@ class MesosContainerizer:
         return self._client
 
 
-def _started(record: TaskRecord, handle: dict[str, Any]) -> bool:
-    """Whether a record is the launch a checkpoint names (and not an earlier one)."""
+def _launch_of(record: TaskRecord, handle: dict[str, Any]) -> bool:
+    """Whether a record is the launch a checkpoint names (not an earlier one), or the
+    checkpoint names none: then the supervisor's record is all there is."""
+    if not handle:
+        return True
     return (handle.get("pid"), handle.get("start_time")) == (record.pid, record.start_time)
-
-
-def _recovered(recovered: RecoveredContainer, future: asyncio.Future[Termination]) -> _Container:
-    handle = recovered.handle
-    saved_cgroups = handle.get("cgroups")
-    return _Container(
-        termination=future,
-        allocation=isolation.Allocation(**handle.get("allocation", {})),
-        grace_period=recovered.config.kill_grace_period,
-        cgroups=None if saved_cgroups is None else cgroups.TaskCgroups.from_json(saved_cgroups),
-    )

@@ -1,8 +1,11 @@
 """The supervisor's wire format: one JSON object per line over a unix stream socket.
 
 Requests carry a ``req`` number that the reply echoes; exit events carry ``event``
-instead. The records below are also what the supervisor persists, minus the
-environment (which may hold secrets and never touches the disk).
+instead. Operations: ``spawn``, ``signal``, ``list``, ``forget``, ``exec`` (run a command in
+a running task: replied to when it ends), ``cancel`` (kill an ``exec`` in flight) and
+``detach`` (a client leaving: says whether the supervisor will exit). The records below are
+also what the supervisor persists, minus the environment (which may hold secrets and never
+touches the disk).
 """
 
 from __future__ import annotations

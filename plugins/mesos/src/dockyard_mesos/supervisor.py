@@ -6,8 +6,13 @@ executor process per task). It is a child subreaper, so a task's orphaned descen
 reaped here too. Clients (the plugin) talk JSON lines over ``DIR/supervisor.sock``; every
 connected client gets each exit as it happens, then the exit is written durably
 (``tasks/<id>.json``: write, fsync, rename). A new supervisor adopts the tasks an old one
-left running (checked by start time) but cannot learn their exit status. With no client
-and no running task for a few seconds it exits; the records stay on disk.
+left running (checked by start time) but cannot learn their exit status. It also runs
+commands inside a running task for its client (:mod:`dockyard_mesos.execs`).
+
+It exits when it has nothing left to do, leaving the records on disk: at once when the last
+client *detaches* while no task runs (so a one-shot ``dockyard launch`` leaves no process
+behind), and a few seconds after the last client vanished or the last task ended otherwise
+(an agent that died with tasks running finds it still there).
 """
 
 from __future__ import annotations
@@ -25,12 +30,13 @@ import struct
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import psutil
 
 from dockyard_mesos import cgroups
+from dockyard_mesos.execs import Commands
 from dockyard_mesos.protocol import (
     LINE_LIMIT,
     SOCKET_NAME,
@@ -77,10 +83,15 @@ class Supervisor:
         self._tasks: dict[str, _Task] = {}
         self._by_pid: dict[int, _Task] = {}
         self._clients: set[asyncio.StreamWriter] = set()
+        self._server: asyncio.Server | None = None
+        self._leaving: asyncio.StreamWriter | None = None
+        """The last client, detached with nothing left to run: exit once it and the tasks
+        being forgotten are gone."""
         self._idle: asyncio.TimerHandle | None = None
         self._stopped = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         self._owned_cgroups = cgroups.own_cgroups()
+        self._commands = Commands(self._owned_cgroups)
 
     async def serve(self) -> None:
         self._loop.add_signal_handler(signal.SIGCHLD, self._reap)
@@ -88,12 +99,15 @@ class Supervisor:
             self._loop.add_signal_handler(number, self._stopped.set)
         for record in self._store.load_all():
             self._adopt(record)
-        server = await asyncio.start_unix_server(
+        self._server = await asyncio.start_unix_server(
             self._serve_client, sock=self._listener, limit=LINE_LIMIT
         )
         self._arm_idle()
-        async with server:
+        async with self._server:
             await self._stopped.wait()
+            self._commands.kill_all()
+            for client in list(self._clients):
+                client.close()
         log.info("supervisor exiting; %d task(s) still running", self._running())
 
     # -- tasks ------------------------------------------------------------------------
@@ -166,13 +180,17 @@ class Supervisor:
             task = self._by_pid.get(info.si_pid)
             if task is not None:
                 self._kill(task, signal.SIGKILL)
+            command = self._commands.reaping(info.si_pid)
             _, status = os.waitpid(info.si_pid, 0)
             if task is not None:
                 self._finish(task, status)
+            if command:
+                self._commands.reaped(info.si_pid, status)
 
     def _finish(self, task: _Task, status: int | None) -> None:
         record = task.record
         self._by_pid.pop(record.pid, None)
+        self._commands.kill_of_task(record.id)
         if task.escalation is not None:
             task.escalation.cancel()
         for fd in (task.pidfd, task.oom_notifier):
@@ -247,11 +265,47 @@ class Supervisor:
     def _running(self) -> int:
         return sum(task.record.exit is None for task in self._tasks.values())
 
+    def _exec(
+        self, spec: SpawnSpec, time_limit: float, client: asyncio.StreamWriter, reply: Message
+    ) -> bool:
+        """Run a command in a running task, in the task's cgroups; False if none such runs.
+
+        ``reply`` is completed with the command's wait status and sent once it is reaped.
+        """
+        task = self._tasks.get(spec.id)
+        if task is None or task.record.exit is not None:
+            return False
+
+        def send(status: int) -> None:
+            if not client.is_closing():
+                client.write(encode({**reply, "exit": status}))
+
+        spec = replace(spec, cgroups=task.record.cgroups)
+        self._commands.start(spec, time_limit, client, reply["req"], send)
+        return True
+
+    def _detach(self, client: asyncio.StreamWriter) -> bool:
+        """A client is leaving; if it is the last and only tasks being forgotten run, exit
+        once it is gone and they have been reaped."""
+        lasting = any(
+            task.record.exit is None and not task.forget_on_exit for task in self._tasks.values()
+        )
+        if lasting or self._clients - {client}:
+            return False
+        self._leaving = client
+        if self._server is not None:
+            self._server.close()  # a newcomer starts the next supervisor (it waits for our lock)
+        return True
+
     def _arm_idle(self) -> None:
         if self._idle is not None:
             self._idle.cancel()
             self._idle = None
-        if not self._clients and not self._running():
+        if self._running():
+            return
+        if self._leaving is not None and self._leaving not in self._clients:
+            self._stopped.set()
+        elif not self._clients:
             self._idle = self._loop.call_later(IDLE_EXIT_SECONDS, self._stopped.set)
 
     # -- clients ----------------------------------------------------------------------
@@ -267,15 +321,19 @@ class Supervisor:
         self._arm_idle()
         try:
             while line := await reader.readline():
-                writer.write(encode(self._handle(line)))
+                reply = self._handle(line, writer)
+                if reply is not None:
+                    writer.write(encode(reply))
         except (ConnectionError, ValueError) as error:
             log.warning("dropping client: %s", error)
         finally:
             self._clients.discard(writer)
+            self._commands.kill_of_client(writer)
             writer.close()
             self._arm_idle()
 
-    def _handle(self, line: bytes) -> Message:
+    def _handle(self, line: bytes, client: asyncio.StreamWriter) -> Message | None:
+        """The reply to one request; None when it comes later (a command still running)."""
         reply: Message = {}
         try:
             request = decode(line)
@@ -283,6 +341,16 @@ class Supervisor:
             operation = request.get("op")
             if operation == "spawn":
                 reply["task"] = self._spawn(SpawnSpec(**request["spec"])).to_json()
+            elif operation == "exec":
+                spec = SpawnSpec(**request["spec"])
+                if self._exec(spec, float(request["time_limit"]), client, reply):
+                    return None
+                reply["exit"] = None
+            elif operation == "cancel":
+                reply["ok"] = self._commands.cancel(client, request["target"])
+            elif operation == "detach":
+                reply["pid"] = os.getpid()
+                reply["exiting"] = self._detach(client)
             elif operation == "signal":
                 reply["ok"] = self._signal(
                     request["id"], request["signal"], request.get("escalate_after")
