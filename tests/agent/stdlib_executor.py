@@ -93,6 +93,8 @@ def kill(task_id: str, grace: float) -> None:
     if process is None:
         update(task_id, "TASK_KILLED", "Killed before it started")
         return
+    if process.poll() is not None:  # already ended and reported
+        return
     os.killpg(process.pid, signal.SIGTERM)
     try:
         process.wait(grace)

@@ -401,7 +401,11 @@ class Agent:
             kill=lambda: self.spawn(self._stop_task(record, KillCause.HEALTH_CHECK, None)),
         )
         checking = asyncio.create_task(
-            check_health(check, probe_for(check, running, run_in_container), verdicts)
+            check_health(
+                check,
+                probe_for(check, running, run_in_container, frozenset({self.flags.ip})),
+                verdicts,
+            )
         )
         self._health_checks[record.key] = checking
 

@@ -66,6 +66,15 @@ class InvalidUpdateError(ValueError):
     pass
 
 
+@dataclass(frozen=True)
+class Ending:
+    """Why the agent destroys an executor: what its live tasks end with once it is gone."""
+
+    reason: Reason
+    message: str
+    state: TaskState = TaskState.TASK_FAILED
+
+
 @dataclass(eq=False)
 class ExecutorRecord:
     executor: ExecutorInfo
@@ -78,6 +87,7 @@ class ExecutorRecord:
     stream: asyncio.Queue[bytes | None] | None = None
     subscribed: asyncio.Event = field(default_factory=asyncio.Event)
     shutting_down: bool = False
+    ending: Ending | None = None
 
     @property
     def key(self) -> str:
@@ -262,22 +272,31 @@ class Executors:
         try:
             await asyncio.wait_for(executor.subscribed.wait(), timeout.total_seconds())
         except TimeoutError:
-            self._fail_tasks(
+            await self._destroy(
                 executor,
-                Reason.REASON_EXECUTOR_REGISTRATION_TIMEOUT,
-                f"Executor did not register within {format_duration(timeout)}",
+                Ending(
+                    Reason.REASON_EXECUTOR_REGISTRATION_TIMEOUT,
+                    f"Executor did not register within {format_duration(timeout)}",
+                ),
             )
-            await self.agent.dispatcher.destroy(executor.container_id, timedelta(0))
+
+    async def _destroy(self, executor: ExecutorRecord, ending: Ending) -> None:
+        """Destroy the executor's container; its tasks end as ``ending`` says once it is gone."""
+        executor.ending = ending
+        await self.agent.dispatcher.destroy(executor.container_id, timedelta(0))
 
     def _follow(self, executor: ExecutorRecord) -> None:
         ended = self.agent.dispatcher.ended(executor.container_id)
 
         async def follow() -> None:
             termination = None if ended is None else await asyncio.shield(ended)
-            message = "Executor terminated"
-            if termination is not None and termination.message:
-                message += f": {termination.message}"
-            self._fail_tasks(executor, Reason.REASON_EXECUTOR_TERMINATED, message)
+            ending = executor.ending
+            if ending is None:
+                message = "Executor terminated"
+                if termination is not None and termination.message:
+                    message += f": {termination.message}"
+                ending = Ending(Reason.REASON_EXECUTOR_TERMINATED, message)
+            self._fail_tasks(executor, ending.reason, ending.message, ending.state)
             self._ended(executor)
 
         self.agent.spawn(follow())
@@ -450,10 +469,11 @@ class Executors:
                 capability.type is FrameworkCapabilityType.PARTITION_AWARE
                 for capability in executor.framework.capabilities
             )
-            self._fail_tasks(
+            await self._destroy(
                 executor,
-                Reason.REASON_EXECUTOR_REREGISTRATION_TIMEOUT,
-                f"Executor did not reregister within {format_duration(timeout)}",
-                TaskState.TASK_GONE if partition_aware else TaskState.TASK_LOST,
+                Ending(
+                    Reason.REASON_EXECUTOR_REREGISTRATION_TIMEOUT,
+                    f"Executor did not reregister within {format_duration(timeout)}",
+                    TaskState.TASK_GONE if partition_aware else TaskState.TASK_LOST,
+                ),
             )
-            await self.agent.dispatcher.destroy(executor.container_id, timedelta(0))

@@ -40,13 +40,21 @@ class HealthVerdicts:
     """Start killing the task; must not wait for it (the checker stops right after)."""
 
 
-def task_address(status: TaskStatus | None, protocol: IPProtocol) -> str:
-    """The IP the task listens on: its container's, else the loopback address."""
+def task_address(
+    status: TaskStatus | None, protocol: IPProtocol, host_addresses: frozenset[str] = frozenset()
+) -> str:
+    """The IP the task listens on: its container's, else the loopback address.
+
+    A task on the host network reports the agent's own address (``host_addresses``), as
+    in Mesos; Mesos checks it at 127.0.0.1 in the task's network namespace, which for the
+    host network is the host's loopback, so that is where it is checked here too.
+    """
     if status is not None and status.container_status is not None:
         for network in status.container_status.network_infos:
             for address in network.ip_addresses:
-                if address.ip_address and address.protocol is protocol:
-                    return address.ip_address
+                ip = address.ip_address
+                if ip and address.protocol is protocol and ip not in host_addresses:
+                    return ip
     return "::1" if protocol is IPProtocol.IPv6 else "127.0.0.1"
 
 
@@ -122,11 +130,16 @@ async def check_health(check: HealthCheck, probe: Probe, verdicts: HealthVerdict
         await asyncio.sleep(check.interval_seconds)
 
 
-def probe_for(check: HealthCheck, status: TaskStatus | None, run: RunCommand) -> Probe:
+def probe_for(
+    check: HealthCheck,
+    status: TaskStatus | None,
+    run: RunCommand,
+    host_addresses: frozenset[str] = frozenset(),
+) -> Probe:
     if check.type is CheckType.HTTP:
         assert check.http is not None
-        return http_probe(check, task_address(status, check.http.protocol))
+        return http_probe(check, task_address(status, check.http.protocol, host_addresses))
     if check.type is CheckType.TCP:
         assert check.tcp is not None
-        return tcp_probe(check, task_address(status, check.tcp.protocol))
+        return tcp_probe(check, task_address(status, check.tcp.protocol, host_addresses))
     return command_probe(check, run)
