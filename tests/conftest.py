@@ -12,7 +12,6 @@ from stevedore import ExtensionManager
 TESTS = Path(__file__).parent
 SAMPLE_PLUGINS = TESTS / "sample_plugins"
 BROKEN_PLUGINS = TESTS / "broken_plugins"
-DOCKER_SOCKET = "/var/run/docker.sock"
 
 
 @pytest.fixture
@@ -34,14 +33,8 @@ def install_plugins(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], None]:
 @pytest.fixture(scope="session")
 def debian_image() -> str:
     """A Debian image with Python 3 (``tests/debian_image.py``); built once, then reused."""
-    from docker import APIClient
-
     from .debian_image import debian_python_image
+    from .docker_engine import engine_api
 
-    if not Path(DOCKER_SOCKET).exists():
-        pytest.skip(f"no Docker daemon at {DOCKER_SOCKET}")
-    api = APIClient(base_url=f"unix://{DOCKER_SOCKET}", version="auto")
-    try:
+    with engine_api() as api:
         return debian_python_image(api)
-    finally:
-        api.close()

@@ -4,7 +4,6 @@ mesos containerizer's ``exec_in_container``), HTTP and TCP, with Mesos's sequenc
 from __future__ import annotations
 
 import getpass
-import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import pytest
 
 from .conftest import RunningAgent
+from .health import CHECK_TIMING, UNHEALTHY_THEN_KILLED, free_port, health_updates, states
 from .recordio import next_task_update
 
 pytest.importorskip("dockyard_mesos")
@@ -19,28 +19,14 @@ pytest.importorskip("dockyard_mesos")
 MESOS = "--containerizers=mesos"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def checked_task(
     task_id: str, command: str, check: dict[str, Any], *, killing_state: bool = False
 ) -> dict[str, Any]:
-    timing = {
-        "delay_seconds": 0.2,
-        "interval_seconds": 0.2,
-        "timeout_seconds": 2,
-        "grace_period_seconds": 0,
-        "consecutive_failures": 3,
-    }
     task = {
         "name": task_id,
         "task_id": {"value": task_id},
         "command": {"value": command},
-        "health_check": {**timing, **check},
+        "health_check": {**CHECK_TIMING, **check},
     }
     launch: dict[str, Any] = {"task": task}
     if killing_state:
@@ -56,23 +42,11 @@ def command_check(script: str, **timing: float) -> dict[str, Any]:
     return {"type": "COMMAND", "command": {"value": script}, **timing}
 
 
-def states(task: dict[str, Any]) -> list[str]:
-    return [s["state"] for s in task["statuses"]]
-
-
 def sandbox_of(task: dict[str, Any], agent: RunningAgent) -> Path:
     """The task's sandbox, found by its task id (the only run of that executor)."""
     task_id = task["task_id"]["value"]
     [sandbox] = agent.work_dir.glob(f"slaves/*/frameworks/*/executors/{task_id}/runs/*-*")
     return sandbox
-
-
-def health_updates(task: dict[str, Any]) -> list[bool]:
-    return [
-        s["healthy"]
-        for s in task["statuses"]
-        if s.get("reason") == "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED"
-    ]
 
 
 async def test_a_passing_http_check_reports_healthy(make_agent) -> None:
@@ -140,16 +114,7 @@ async def test_a_failing_command_check_kills_the_task(make_agent) -> None:
     await launch_task(agent, launch)
     task = await agent.wait_for_state("sick", "TASK_KILLED")
     assert health_updates(task) == [False, False, False]
-    assert states(task) == [
-        "TASK_STAGING",
-        "TASK_STARTING",
-        "TASK_RUNNING",
-        "TASK_RUNNING",
-        "TASK_RUNNING",
-        "TASK_RUNNING",  # the three unhealthy updates
-        "TASK_KILLING",
-        "TASK_KILLED",
-    ], "no TASK_RUNNING once the kill began"
+    assert states(task) == UNHEALTHY_THEN_KILLED, "no TASK_RUNNING once the kill began"
     killed = task["statuses"][-1]
     assert killed["healthy"] is False
     assert "reason" not in killed  # Mesos gives a health-check kill no reason

@@ -24,27 +24,15 @@ from dockyard_docker.plugin import DockerContainerizer
 from tests.docker.configs import TEST_LABEL, TEST_LABEL_VALUE
 from tests.docker.images import busybox_rootfs, import_image
 from tests.docker.registry import Registry, start_registry
+from tests.docker_engine import engine_api, remove_containers
 
-SOCKET = "/var/run/docker.sock"
 TEST_REPOSITORY = "dockyard-test/busybox"
-
-
-def remove_containers(api: APIClient, label: str) -> None:
-    for container in api.containers(all=True, filters={"label": label}):
-        with contextlib.suppress(APIError):  # NotFound, or a removal already in progress
-            api.remove_container(container["Id"], v=True, force=True)
 
 
 @pytest.fixture(scope="session")
 def docker_api() -> Iterator[APIClient]:
-    if not Path(SOCKET).exists():
-        pytest.skip(f"no Docker daemon at {SOCKET}")
-    api = APIClient(base_url=f"unix://{SOCKET}", version="auto")
-    try:
+    with engine_api(f"{TEST_LABEL}={TEST_LABEL_VALUE}") as api:
         yield api
-    finally:
-        remove_containers(api, f"{TEST_LABEL}={TEST_LABEL_VALUE}")
-        api.close()
 
 
 @pytest.fixture(scope="session")

@@ -27,8 +27,8 @@ from dockyard.messages import (
 from dockyard_docker import naming
 
 from tests.docker.configs import TEST_LABEL, TEST_LABEL_VALUE, ports, scalar, task_config
-from tests.docker.conftest import remove_containers
 from tests.docker.registry import free_port
+from tests.docker_engine import remove_containers
 
 MB = 1024 * 1024
 

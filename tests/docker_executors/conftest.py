@@ -20,9 +20,9 @@ from docker.errors import APIError, NotFound
 from dockyard_docker import naming
 
 from tests.agent.conftest import RunningAgent, make_agent
-from tests.conftest import DOCKER_SOCKET
 from tests.docker.configs import TEST_LABEL
 from tests.docker.images import busybox_rootfs, import_image
+from tests.docker_engine import engine_api, remove_containers
 
 __all__ = ["make_agent"]  # the real-agent fixture, shared with tests/agent
 
@@ -34,22 +34,10 @@ DOCKER_AND_MESOS = "--containerizers=docker,mesos"
 StartAgent = Callable[..., Awaitable[RunningAgent]]
 
 
-def remove_containers(api: APIClient, label: str) -> None:
-    for container in api.containers(all=True, filters={"label": label}):
-        with contextlib.suppress(APIError):  # NotFound, or a removal already in progress
-            api.remove_container(container["Id"], v=True, force=True)
-
-
 @pytest.fixture(scope="session")
 def docker_api() -> Iterator[APIClient]:
-    if not Path(DOCKER_SOCKET).exists():
-        pytest.skip(f"no Docker daemon at {DOCKER_SOCKET}")
-    api = APIClient(base_url=f"unix://{DOCKER_SOCKET}", version="auto")
-    try:
+    with engine_api(SESSION_LABEL) as api:
         yield api
-    finally:
-        remove_containers(api, SESSION_LABEL)
-        api.close()
 
 
 @pytest.fixture(scope="session")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import base64
-import socket
 from pathlib import Path
 from typing import Any
+
+from tests.agent.health import CHECK_TIMING
 
 from .conftest import SESSION_LABEL
 
@@ -15,13 +16,6 @@ EXECUTOR = Path(__file__).parent.parent / "agent" / "stdlib_executor.py"
 RUN_EXECUTOR = f'exec python3 "$MESOS_SANDBOX/{EXECUTOR.name}"'
 
 SECOND = 1_000_000_000
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def docker_container(image: str, network: str = "HOST") -> dict[str, Any]:
@@ -77,20 +71,13 @@ def checked_task(
     task_id: str, command: str, image: str, network: str, check: dict[str, Any]
 ) -> dict[str, Any]:
     """A docker command task with a health check; killing it takes no grace period."""
-    timing = {
-        "delay_seconds": 0.2,
-        "interval_seconds": 0.2,
-        "timeout_seconds": 2,
-        "grace_period_seconds": 0,
-        "consecutive_failures": 3,
-    }
     key, _, value = SESSION_LABEL.partition("=")
     task = {
         "name": task_id,
         "task_id": {"value": task_id},
         "command": {"value": command},
         "container": docker_container(image, network),
-        "health_check": {**timing, **check},
+        "health_check": {**CHECK_TIMING, **check},
         "kill_policy": {"grace_period": {"nanoseconds": 0}},
         "labels": {"labels": [{"key": key, "value": value}]},
     }
@@ -101,15 +88,3 @@ def checked_task(
             "framework_info": framework(capabilities=("TASK_KILLING_STATE",)),
         },
     }
-
-
-def states(task: dict[str, Any]) -> list[str]:
-    return [s["state"] for s in task["statuses"]]
-
-
-def health_updates(task: dict[str, Any]) -> list[bool]:
-    return [
-        s["healthy"]
-        for s in task["statuses"]
-        if s.get("reason") == "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED"
-    ]

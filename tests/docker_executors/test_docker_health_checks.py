@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 
 from tests.agent.conftest import RunningAgent
+from tests.agent.health import UNHEALTHY_THEN_KILLED, free_port, health_updates, states
 from tests.agent.recordio import next_task_update
 
 from .conftest import StartAgent
-from .tasks import checked_task, free_port, health_updates, states
+from .tasks import checked_task
 
 pytest.importorskip("dockyard_docker")
 
@@ -29,16 +30,6 @@ HEALTHY_THEN_KILLED = [
     "TASK_STARTING",
     "TASK_RUNNING",
     "TASK_RUNNING",  # healthy
-    "TASK_KILLING",
-    "TASK_KILLED",
-]
-UNHEALTHY_THEN_KILLED = [
-    "TASK_STAGING",
-    "TASK_STARTING",
-    "TASK_RUNNING",
-    "TASK_RUNNING",
-    "TASK_RUNNING",
-    "TASK_RUNNING",  # the three unhealthy updates
     "TASK_KILLING",
     "TASK_KILLED",
 ]

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from tests.agent.conftest import RunningAgent, stop_agent
+from tests.agent.health import states
 from tests.docker.waiting import text, until
 
 from .conftest import AgentContainers, StartAgent
-from .tasks import EXECUTOR, executor_task, states
+from .tasks import EXECUTOR, executor_task
 
 pytest.importorskip("dockyard_docker")
 
