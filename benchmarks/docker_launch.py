@@ -8,6 +8,7 @@ Measures, for a ``true`` task on a locally imported busybox image:
   4. recovery time with M running containers (target < 2 s).
 
 Usage (from the repository root, which holds the test image helpers):
+  python -m benchmarks --only docker [--quick]
   python -m benchmarks.docker_launch [--runs 30] [--concurrent 50] [--recover 200]
 Needs a Docker daemon at /var/run/docker.sock and busybox-static; writes a JSON summary
 to benchmarks/results/docker_launch.json. Everything it creates is removed at the end.
@@ -36,11 +37,16 @@ from dockyard_docker.plugin import DockerContainerizer
 from dockyard_docker.resources import host_memory
 from dockyard_docker.run_config import RunContext, build_run_spec
 
+from benchmarks.harness import Result, Target, Unavailable
 from tests.docker.configs import TEST_LABEL, TEST_LABEL_VALUE, task_config
 from tests.docker.images import busybox_rootfs, import_image
 
 SOCKET = "/var/run/docker.sock"
 RESULTS = Path(__file__).resolve().parent / "results"
+LAUNCH = Target("median overhead < 10%", "overhead", 0.10)
+THROUGHPUT = Target(">= 0.9x bare SDK", "throughput", 0.9)
+MEMORY = Target("< 1 MiB per container", "below", 1024.0)
+RECOVERY = Target("< 2 s", "below", 2.0)
 
 
 def rss_bytes() -> int:
@@ -131,6 +137,7 @@ async def sequential(bench: Bench, runs: int) -> dict[str, Any]:
         await plugin.stop()
     medians = {k: statistics.median(v) for k, v in samples.items()}
     return {
+        "samples": samples,
         "median_seconds": medians,
         "running_ratio": medians["plugin_run"] / medians["bare_run"],
         "finished_ratio": medians["plugin_end"] / medians["bare_end"],
@@ -214,6 +221,52 @@ async def main(arguments: argparse.Namespace) -> dict[str, Any]:
             await asyncio.to_thread(bench.clean)
             api.remove_image(image, force=True)
             api.close()
+
+
+async def run(quick: bool) -> list[Result]:
+    """The ``python -m benchmarks`` entry: the same measurements, as harness results."""
+    if not await asyncio.to_thread(Path(SOCKET).exists):
+        raise Unavailable(f"no Docker daemon at {SOCKET}")
+    runs, count, recover = (15, 20, 50) if quick else (30, 50, 200)
+    summary = await main(argparse.Namespace(runs=runs, concurrent=count, recover=recover))
+    samples = summary["sequential"]["samples"]
+    load, memory = summary["concurrent"], summary["memory_and_recovery"]
+    return [
+        Result(
+            "docker launch→running",
+            "s",
+            LAUNCH,
+            samples["plugin_run"],
+            samples["bare_run"],
+            "SDK create+start",
+        ),
+        Result(
+            "docker launch→finished",
+            "s",
+            LAUNCH,
+            samples["plugin_end"],
+            samples["bare_end"],
+            "SDK create+start+wait",
+        ),
+        Result(
+            f"docker {count} concurrent launches",
+            "launches/s",
+            THROUGHPUT,
+            [load["plugin_per_second"]],
+            [load["bare_per_second"]],
+            "SDK",
+        ),
+        Result(
+            "docker RSS per running container",
+            "KiB",
+            MEMORY,
+            [memory["rss_growth_per_container_bytes"] / 1024],
+            note=f"{memory['running_containers']} running containers",
+        ),
+        Result(
+            f"docker recovery of {recover} containers", "s", RECOVERY, [memory["recover_seconds"]]
+        ),
+    ]
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import cast
 
 import pytest
 from docker import APIClient
@@ -160,28 +159,35 @@ def test_references_without_a_tag_mean_latest() -> None:
     assert normalize_reference("img@sha256:abc") == "img@sha256:abc"
 
 
-async def test_concurrent_pulls_of_one_image_are_shared() -> None:
+async def test_concurrent_pulls_of_one_image_are_shared_and_cancelled_by_the_last() -> None:
     calls: list[str] = []
     release = asyncio.Event()
+    cancelled: list[str] = []
 
     async def slow_pull(reference: str) -> None:
         calls.append(reference)
-        await release.wait()
+        try:
+            await release.wait()
+        except asyncio.CancelledError:
+            cancelled.append(reference)
+            raise
 
-    def run_blocking(function, api, reference, force, credentials):  # the pool, faked
-        return asyncio.ensure_future(slow_pull(reference))
+    coordinator = PullCoordinator()
 
-    coordinator = PullCoordinator(run_blocking)
-    no_api = cast(APIClient, None)
-    waiters = [
-        asyncio.ensure_future(coordinator.pull(no_api, "img:1", False, None, "")) for _ in range(5)
-    ]
-    other = asyncio.ensure_future(coordinator.pull(no_api, "img:2", False, None, ""))
+    def waiter(reference: str) -> asyncio.Future[None]:
+        return asyncio.ensure_future(coordinator.pull(reference, lambda: slow_pull(reference)))
+
+    waiters = [waiter("img:1") for _ in range(5)]
+    other = waiter("img:2")
+    abandoned = waiter("img:3")
     await asyncio.sleep(0)
     waiters[0].cancel()  # a destroyed launch leaves the shared pull to the others
+    abandoned.cancel()  # the last launch waiting for img:3: its pull is cancelled
+    await asyncio.sleep(0)
     release.set()
     await asyncio.gather(*waiters[1:], other)
-    assert calls == ["img:1", "img:2"]
+    assert calls == ["img:1", "img:2", "img:3"]
+    assert cancelled == ["img:3"]
 
 
 async def test_credential_helpers_are_honoured(

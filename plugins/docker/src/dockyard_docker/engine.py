@@ -13,8 +13,9 @@ from dockyard_docker.spec import RunSpec
 
 log = logging.getLogger(__name__)
 
-MAX_POOL_SIZE = 1024
-"""Every running container keeps two log streams open on the socket."""
+MAX_POOL_SIZE = 128
+"""More connections than API threads plus the events watch: no call waits for one. Log
+follows and pulls have their own connections (:mod:`dockyard_docker.engine_streams`)."""
 
 
 def connect(socket: str) -> APIClient:
@@ -94,6 +95,11 @@ def inspect(api: APIClient, docker_id: str) -> dict[str, Any] | None:
     except NotFound:
         return None
     return result
+
+
+def state(inspect: dict[str, Any] | None) -> str:
+    """``created``, ``running``, ``exited``...; "" for no inspect."""
+    return str(((inspect or {}).get("State") or {}).get("Status") or "")
 
 
 def stop_signal(inspect: dict[str, Any]) -> str:

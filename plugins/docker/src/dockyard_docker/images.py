@@ -1,22 +1,30 @@
-"""Image pulls: Mesos's reference rules, one shared pull per image, progress in the log."""
+"""Image pulls: Mesos's reference rules, one shared pull per image, cancelled in the Engine
+when no launch waits for it any more, progress to front ends and the log."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from docker import APIClient
-from docker.errors import APIError, ImageNotFound
+import aiohttp
+from docker.auth import encode_header
 from docker.utils import parse_repository_tag
+
+from dockyard_docker.engine_streams import EngineError, EngineStreams, json_lines
 
 log = logging.getLogger(__name__)
 
-PROGRESS_INTERVAL = 2.0
-"""Seconds between two progress lines for one pull."""
+MIB = 1 << 20
+LOG_INTERVAL = 2.0
+"""Seconds between two progress lines for one pull in the agent's log."""
+REPORT_INTERVAL = 0.25
+"""Seconds between two progress reports to front ends (``watch_progress``)."""
+DOWNLOADED = ("Download complete", "Verifying Checksum", "Pull complete")
 
 
 class PullError(Exception):
@@ -33,91 +41,135 @@ def normalize_reference(image: str) -> str:
 
 @dataclass
 class PullProgress:
-    """Per-layer byte counts from the Engine's pull stream, summarised for the log."""
+    """Download progress of one pull, summed over its layers from the Engine's messages."""
 
     reference: str
     layers: dict[str, tuple[int, int]] = field(default_factory=dict)
-    done: set[str] = field(default_factory=set)
-    last_report: float = 0.0
+    """Bytes downloaded and total per layer; extraction progress is not counted."""
 
     def update(self, message: dict[str, Any]) -> None:
         layer = message.get("id")
         if not layer:
             return
         detail = message.get("progressDetail") or {}
-        if detail.get("total"):
+        status = message.get("status")
+        if status == "Downloading" and detail.get("total"):
             self.layers[layer] = (int(detail.get("current", 0)), int(detail["total"]))
-        if message.get("status") in ("Pull complete", "Already exists"):
-            self.done.add(layer)
+        elif status in DOWNLOADED and layer in self.layers:
+            total = self.layers[layer][1]
+            self.layers[layer] = (total, total)
 
-    def report(self, now: float) -> str | None:
-        if now - self.last_report < PROGRESS_INTERVAL:
-            return None
-        self.last_report = now
+    def describe(self) -> str:
+        """One line for a terminal: ``busybox:latest  3.0/12.0 MiB  25%``."""
         current = sum(c for c, _ in self.layers.values())
         total = sum(t for _, t in self.layers.values())
-        return (
-            f"Pulling image '{self.reference}': {len(self.done)} layers done, "
-            f"{current / 1e6:.1f} of {total / 1e6:.1f} MB downloaded"
-        )
+        percent = 100 * current // total if total else 100
+        return f"{self.reference}  {current / MIB:.1f}/{total / MIB:.1f} MiB  {percent}%"
 
 
-def consume_pull_stream(reference: str, messages: Iterable[dict[str, Any]]) -> None:
-    progress = PullProgress(reference)
-    for message in messages:
-        if "error" in message:
-            raise PullError(str(message["error"]))
-        progress.update(message)
-        line = progress.report(time.monotonic())
-        if line:
-            log.info("%s", line)
+class ProgressListeners:
+    """The front ends that asked for progress (``watch_progress``)."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Callable[[str], None]] = []
+
+    def add(self, listener: Callable[[str], None]) -> None:
+        self._listeners.append(listener)
+
+    def __call__(self, line: str) -> None:
+        for listener in self._listeners:
+            listener(line)
 
 
-def pull_image(
-    api: APIClient, reference: str, force: bool, credentials: dict[str, Any] | None
+class ProgressReporter:
+    """Rate-limits one pull's progress: to front ends a few times a second (and once when
+    done), to the log every few seconds."""
+
+    def __init__(self, reference: str, report: Callable[[str], None]) -> None:
+        self.progress = PullProgress(reference)
+        self._report = report
+        self._reported = self._logged = time.monotonic()
+
+    def update(self, message: dict[str, Any]) -> None:
+        self.progress.update(message)
+        now = time.monotonic()
+        if now - self._reported >= REPORT_INTERVAL:
+            self._reported = now
+            self._report(self.progress.describe())
+        if now - self._logged >= LOG_INTERVAL:
+            self._logged = now
+            log.info("Pulling image: %s", self.progress.describe())
+
+    def finish(self) -> None:
+        self._report(self.progress.describe() + "\n")
+
+
+async def pull_image(
+    streams: EngineStreams,
+    reference: str,
+    credentials: dict[str, Any] | None,
+    report: Callable[[str], None],
 ) -> None:
-    """Blocking: pull ``reference`` unless it is present (or ``force``)."""
-    if not force:
-        try:
-            api.inspect_image(reference)  # type: ignore[no-untyped-call]  # stubs lack it
-            return
-        except ImageNotFound:
-            pass
+    """Pull ``reference`` through the Engine. Cancelling it closes the pull's stream, and
+    the Engine then abandons the pull (once no other client waits for the same layers)."""
     repository, tag = parse_repository_tag(reference)
+    headers = {"X-Registry-Auth": encode_header(credentials).decode()} if credentials else None
+    reporter = ProgressReporter(reference, report)
     log.info("Pulling image '%s'", reference)
     try:
-        stream = api.pull(repository, tag=tag, stream=True, decode=True, auth_config=credentials)
-        consume_pull_stream(reference, stream)
-    except APIError as error:
-        raise PullError(str(error.explanation or error)) from None
-    api.inspect_image(reference)  # type: ignore[no-untyped-call]  # stubs lack it
+        async with streams.open(
+            "POST", "/images/create", {"fromImage": repository, "tag": tag or "latest"}, headers
+        ) as response:
+            async for message in json_lines(response):
+                if "error" in message:
+                    raise PullError(str(message["error"]))
+                reporter.update(message)
+        if await image_inspect(streams, reference) is None:
+            raise PullError("the image is not there after the pull")
+    except (EngineError, aiohttp.ClientError) as error:
+        raise PullError(str(error)) from None
+    reporter.finish()
+
+
+async def image_inspect(streams: EngineStreams, reference: str) -> dict[str, Any] | None:
+    inspected: dict[str, Any] | None = await streams.json(f"/images/{reference}/json")
+    return inspected
+
+
+@dataclass(eq=False)
+class SharedPull:
+    pulling: asyncio.Task[None]
+    waiters: int = 0
 
 
 class PullCoordinator:
     """Shares one pull between concurrent launches of the same image and credentials.
 
-    A waiter that is cancelled (the container was destroyed while pulling) leaves the
-    shared pull running for the others; the Engine finishes it in the background.
+    A waiter that is cancelled (its container was destroyed while pulling) leaves the pull
+    to the others; when the last one goes, the pull is cancelled, in the Engine too.
     """
 
-    def __init__(self, run_blocking: Callable[..., asyncio.Future[Any]]) -> None:
-        self._run_blocking = run_blocking
-        self._pulls: dict[tuple[str, str], asyncio.Future[None]] = {}
+    def __init__(self) -> None:
+        self._pulls: dict[Hashable, SharedPull] = {}
 
-    async def pull(
-        self,
-        api: APIClient,
-        reference: str,
-        force: bool,
-        credentials: dict[str, Any] | None,
-        credentials_key: str,
-    ) -> None:
-        key = (reference, credentials_key)
+    async def pull(self, key: Hashable, start: Callable[[], Awaitable[None]]) -> None:
+        """Wait for the pull of ``key``, calling ``start`` to begin it if none runs."""
         shared = self._pulls.get(key)
         if shared is None:
-            shared = asyncio.ensure_future(
-                self._run_blocking(pull_image, api, reference, force, credentials)
-            )
+            shared = SharedPull(asyncio.ensure_future(start()))
             self._pulls[key] = shared
-            shared.add_done_callback(lambda _: self._pulls.pop(key, None))
-        await asyncio.shield(shared)
+            shared.pulling.add_done_callback(functools.partial(self._ended, key, shared))
+        shared.waiters += 1
+        try:
+            await asyncio.shield(shared.pulling)
+        finally:
+            shared.waiters -= 1
+            if shared.waiters == 0 and not shared.pulling.done():
+                self._pulls.pop(key, None)  # a later launch starts afresh
+                shared.pulling.cancel()
+
+    def _ended(self, key: Hashable, shared: SharedPull, pulling: asyncio.Task[None]) -> None:
+        if self._pulls.get(key) is shared:
+            del self._pulls[key]
+        if not pulling.cancelled():
+            pulling.exception()  # retrieved here: every waiter may have gone

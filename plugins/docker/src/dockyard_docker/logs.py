@@ -1,6 +1,7 @@
 """Container output streamed from the Engine into the sandbox ``stdout``/``stderr`` files.
 
-Each stream is followed with Engine timestamps. A small cursor file per stream records the
+Both streams of a container come through one Engine log request with timestamps, read by a
+coroutine (no thread per container). A small cursor file per stream records the
 last timestamp written, how many frames carried it, and the sandbox file's size then; after
 an agent restart the file is cut back to that size and the stream resumes from that
 timestamp, so no line is lost or written twice even if the agent was SIGKILLed mid-write.
@@ -8,20 +9,17 @@ timestamp, so no line is lost or written twice even if the agent was SIGKILLed m
 
 from __future__ import annotations
 
-import concurrent.futures
+import asyncio
 import json
 import logging
 import os
-import threading
 import time
 from calendar import timegm
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import BinaryIO
 
-from docker import APIClient
-from docker.errors import DockerException
-from requests.exceptions import RequestException
+from dockyard_docker.engine_streams import EngineStreams, frames
 
 log = logging.getLogger(__name__)
 
@@ -75,126 +73,134 @@ class CursorFile:
         os.replace(temporary, self.path)
 
 
-class StreamFollower:
-    """Copies one output stream of one container into one sandbox file, in its own thread."""
+class Output:
+    """One sandbox file (``stdout`` or ``stderr``) and its cursor."""
 
-    def __init__(
-        self, api: APIClient, docker_id: str, stream: str, target: Path, cursor_file: CursorFile
-    ) -> None:
-        self._api = api
-        self._docker_id = docker_id
-        self._stream = stream
+    def __init__(self, target: Path, cursor_file: CursorFile) -> None:
         self._target = target
         self._cursor_file = cursor_file
-        self._response: Any = None
-        self._stopping = False
-        self._started = False
-        self.done: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._cursor = Cursor()
+        self._skip = 0
+        self._sink: BinaryIO | None = None
 
-    def start(self) -> None:
-        if self._stopping:
-            return
-        self._started = True
-        threading.Thread(
-            target=self._run, name=f"logs-{self._docker_id[:12]}-{self._stream}", daemon=True
-        ).start()
+    @property
+    def resume_from(self) -> int:
+        """The timestamp (ns) the Engine must replay from for this file."""
+        return self._cursor.timestamp
 
-    def stop(self) -> None:
-        """Stop following (agent shut-down); the cursor lets a later agent resume."""
-        self._stopping = True
-        if not self._started:
-            self.done.set_result(None)
-            return
-        response = self._response
-        if response is not None:
-            response.close()
-
-    def _run(self) -> None:
-        try:
-            self._follow()
-        except Exception as error:  # the thread must always resolve ``done``
-            if not self._stopping:
-                log.warning(
-                    "Log stream %s of container %s failed: %s",
-                    self._stream,
-                    self._docker_id[:12],
-                    error,
-                )
-        finally:
-            self.done.set_result(None)
-
-    def _follow(self) -> None:
+    def open(self) -> bool:
+        """Ready the file for appending where the cursor says; False if it is complete."""
         cursor = self._cursor_file.load()
         if cursor is None:
             cursor = Cursor(size=self._target.stat().st_size if self._target.exists() else 0)
             self._cursor_file.save(cursor)
         if cursor.complete:
+            return False
+        self._cursor, self._skip = cursor, cursor.count
+        self._sink = open(self._target, "ab", buffering=0)  # noqa: SIM115  # closed in close()
+        if self._sink.tell() > cursor.size:  # written after the last saved cursor: redo it
+            self._sink.truncate(cursor.size)
+        return True
+
+    def write(self, timestamp: int, payload: bytes) -> None:
+        """Append a frame unless an earlier agent already wrote it."""
+        cursor = self._cursor
+        if timestamp < cursor.timestamp:
             return
-        with open(self._target, "ab") as sink:
-            if sink.tell() > cursor.size:  # written after the last saved cursor: redo it
-                sink.truncate(cursor.size)
-            skip = cursor.count
-            since = cursor.timestamp // 1_000_000_000 or None
-            self._response = self._api.logs(
-                self._docker_id,
-                stdout=self._stream == "stdout",
-                stderr=self._stream == "stderr",
-                stream=True,
-                follow=True,
-                timestamps=True,
-                since=since,
-            )
-            if self._stopping:  # stop() came while the request was on its way
-                self._response.close()
-            saved_at = time.monotonic()
-            try:
-                for frame in self._response:
-                    stamp, _, payload = frame.partition(b" ")
-                    timestamp = parse_timestamp(stamp.decode())
-                    if timestamp < cursor.timestamp:
-                        continue
-                    if timestamp == cursor.timestamp and skip > 0:
-                        skip -= 1
-                        continue
-                    sink.write(payload)
-                    sink.flush()
-                    cursor.advance(timestamp, len(payload))
-                    if time.monotonic() - saved_at >= CURSOR_SAVE_INTERVAL:
-                        self._cursor_file.save(cursor)
-                        saved_at = time.monotonic()
-            except (DockerException, RequestException, OSError, AttributeError):
-                if not self._stopping:
-                    raise
-            cursor.complete = not self._stopping
-            self._cursor_file.save(cursor)
+        if timestamp == cursor.timestamp and self._skip > 0:
+            self._skip -= 1
+            return
+        assert self._sink is not None
+        self._sink.write(payload)
+        cursor.advance(timestamp, len(payload))
+
+    def save(self) -> None:
+        self._cursor_file.save(self._cursor)
+
+    def close(self, complete: bool) -> None:
+        self._cursor.complete = complete
+        self.save()
+        if self._sink is not None:
+            self._sink.close()
 
 
-class LogStreams:
-    """The two followers of one container."""
+class LogFollower:
+    """Copies one container's stdout and stderr into the sandbox, as one coroutine on the
+    event loop reading one Engine log stream: no thread, whatever the number of containers."""
 
-    def __init__(self, api: APIClient, docker_id: str, sandbox: Path, cursor_dir: Path) -> None:
+    def __init__(
+        self, streams: EngineStreams, docker_id: str, sandbox: Path, cursor_dir: Path
+    ) -> None:
         cursor_dir.mkdir(parents=True, exist_ok=True)
-        self.followers = [
-            StreamFollower(
-                api,
-                docker_id,
-                stream,
-                sandbox / stream,
-                CursorFile(cursor_dir / f"{docker_id}.{stream}.json"),
-            )
+        self._streams = streams
+        self._docker_id = docker_id
+        self._outputs = {
+            stream: Output(sandbox / stream, CursorFile(cursor_dir / f"{docker_id}.{stream}.json"))
             for stream in STREAMS
-        ]
+        }
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        """Done once the Engine ended the stream (the container's last output is in the
+        sandbox), the stream broke, or :meth:`stop` was called."""
 
     def start(self) -> None:
-        for follower in self.followers:
-            follower.start()
+        if self._stopping or self._task is not None:
+            return
+        self._task = asyncio.ensure_future(self._run())
 
     def stop(self) -> None:
-        for follower in self.followers:
-            follower.stop()
+        """Stop following (agent shut-down); the cursors let a later agent resume."""
+        self._stopping = True
+        if self._task is None:
+            self._done()
+        else:
+            self._task.cancel()
 
-    def finished(self) -> list[concurrent.futures.Future[None]]:
-        return [follower.done for follower in self.followers]
+    async def _run(self) -> None:
+        try:
+            await self._follow()
+        except Exception as error:
+            log.warning("Log stream of container %s failed: %s", self._docker_id[:12], error)
+        finally:
+            self._done()
+
+    def _done(self) -> None:
+        if not self.finished.done():
+            self.finished.set_result(None)
+
+    async def _follow(self) -> None:
+        following = {name: output for name, output in self._outputs.items() if output.open()}
+        if not following:
+            return
+        since = min(output.resume_from for output in following.values()) // 1_000_000_000
+        params = {
+            "follow": "1",
+            "timestamps": "1",
+            "stdout": str(int("stdout" in following)),
+            "stderr": str(int("stderr" in following)),
+            "since": str(since),
+        }
+        complete = False
+        try:
+            async with self._streams.open(
+                "GET", f"/containers/{self._docker_id}/logs", params
+            ) as response:
+                saved_at = time.monotonic()
+                async for stream, frame in frames(response):
+                    output = following.get(stream)
+                    if output is None:
+                        continue
+                    stamp, _, payload = frame.partition(b" ")
+                    output.write(parse_timestamp(stamp.decode()), payload)
+                    if time.monotonic() - saved_at >= CURSOR_SAVE_INTERVAL:
+                        for each in following.values():
+                            each.save()
+                        saved_at = time.monotonic()
+            complete = True
+        finally:
+            for output in following.values():
+                output.close(complete)
 
 
 def forget_cursors(cursor_dir: Path, docker_id: str) -> None:

@@ -1,7 +1,8 @@
 """The ``docker`` containerizer's hook implementations (see :mod:`dockyard.hookspecs`).
 
 Blocking Engine API calls run in the plugin's own thread pool; exits arrive through one
-:class:`~dockyard_docker.events.EventWatcher`; output through per-container log followers.
+:class:`~dockyard_docker.events.EventWatcher`; output and pulls stream on the event loop
+(:mod:`~dockyard_docker.engine_streams`), so no thread is held per container or pull.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import signal
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,15 +28,30 @@ from dockyard.containers import (
     Launched,
     LaunchError,
     RecoveredContainer,
+    StartupError,
     Support,
     Termination,
 )
-from dockyard.messages import ContainerID, ContainerType, ResourceStatistics, TaskState
+from dockyard.messages import (
+    CommandInfo,
+    ContainerID,
+    ContainerType,
+    ResourceStatistics,
+    TaskState,
+)
 
-from dockyard_docker import engine, naming, outcome, settings
+from dockyard_docker import agent_container, container_exec, engine, naming, outcome, settings
+from dockyard_docker.engine_streams import EngineStreams
 from dockyard_docker.events import EventWatcher
-from dockyard_docker.images import PullCoordinator, PullError, normalize_reference
-from dockyard_docker.logs import LogStreams, forget_cursors
+from dockyard_docker.images import (
+    ProgressListeners,
+    PullCoordinator,
+    PullError,
+    image_inspect,
+    normalize_reference,
+    pull_image,
+)
+from dockyard_docker.logs import LogFollower, forget_cursors
 from dockyard_docker.registry_auth import CredentialsError, credentials_for, fingerprint
 from dockyard_docker.removals import RemovalSchedule
 from dockyard_docker.resources import host_memory
@@ -54,6 +71,8 @@ T = TypeVar("T")
 API_THREADS = 64
 LOG_DRAIN_TIMEOUT = 30.0
 """Seconds an exit waits for the container's last output to reach the sandbox."""
+START_POLL = 0.002
+"""Seconds between inspects sent before the Engine has begun a container's start."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,6 +80,7 @@ class Runtime:
     """What exists only between ``start`` and ``stop``."""
 
     api: APIClient
+    streams: EngineStreams
     settings: settings.DockerSettings
     agent_id: str
     cursor_dir: Path
@@ -77,10 +97,15 @@ class DockerContainerizer:
         self._pool = ThreadPoolExecutor(max_workers=API_THREADS, thread_name_prefix="docker-api")
         self._containers: dict[str, Tracked] = {}
         self._by_docker_id: dict[str, Tracked] = {}
-        self._pulls = PullCoordinator(self._blocking)
+        self._pulls = PullCoordinator()
+        self._progress = ProgressListeners()
         self._background: set[asyncio.Future[Any]] = set()
 
     # ------------------------------------------------------------------ start-up
+
+    @hookimpl
+    def watch_progress(self, report: Callable[[str], None]) -> None:
+        self._progress.add(report)
 
     @hookimpl
     def add_flags(self, flags: FlagSet) -> None:
@@ -90,6 +115,15 @@ class DockerContainerizer:
     async def start(self, context: AgentContext) -> None:
         docker_settings = settings.DockerSettings.from_flags(context.flags)
         api = await self._blocking(engine.connect, docker_settings.socket)
+        paths, image = agent_container.ON_THE_HOST, docker_settings.mesos_image
+        if image is not None:  # the agent runs in a container: check it, map its mounts
+            try:
+                paths = await self._blocking(
+                    agent_container.sandbox_paths, api, image, context.work_dir
+                )
+            except StartupError:
+                api.close()
+                raise
         context.state_dir.mkdir(parents=True, exist_ok=True)
         watcher = EventWatcher(
             api, context.agent_id, asyncio.get_running_loop(), self._on_event, self._on_reconnect
@@ -97,6 +131,7 @@ class DockerContainerizer:
         await self._blocking(watcher.start)
         self._runtime = Runtime(
             api=api,
+            streams=EngineStreams(docker_settings.socket, api.api_version),
             settings=docker_settings,
             agent_id=context.agent_id,
             cursor_dir=context.state_dir / "logs",
@@ -105,6 +140,7 @@ class DockerContainerizer:
                 sandbox_directory=docker_settings.sandbox_directory,
                 default_dns=docker_settings.default_dns,
                 total_memory=host_memory(),
+                paths=paths,
             ),
             watcher=watcher,
             removals=RemovalSchedule(context.state_dir / "removals.json", self._remove),
@@ -126,9 +162,10 @@ class DockerContainerizer:
                 tracked.finishing.cancel()
             if tracked.logs is not None:
                 tracked.logs.stop()
-                followers += [asyncio.wrap_future(done) for done in tracked.logs.finished()]
+                followers.append(tracked.logs.finished)
         if followers:  # their cursors must be saved before another agent resumes them
             await asyncio.wait(followers, timeout=LOG_DRAIN_TIMEOUT)
+        await runtime.streams.close()
         await asyncio.get_running_loop().run_in_executor(None, runtime.watcher.stop)
         self._pool.shutdown(wait=False, cancel_futures=True)
         runtime.api.close()
@@ -150,7 +187,7 @@ class DockerContainerizer:
 
     @hookimpl
     async def prepare(self, config: ContainerConfig) -> None:
-        runtime = self._started()
+        self._started()
         container_id = config.container_id.value
         if container_id in self._containers:
             raise LaunchError("Container already started")
@@ -159,21 +196,34 @@ class DockerContainerizer:
         if docker is None:
             return  # launch reports the missing DockerInfo
         reference = normalize_reference(docker.image)
+        force = bool(docker.force_pull_image)
+        tracked.pulling = asyncio.ensure_future(self._pull(config, reference, force))
         try:
-            credentials = await self._blocking(
-                credentials_for, reference, config.sandbox, runtime.settings.config
-            )
-            await self._pulls.pull(
-                runtime.api,
-                reference,
-                bool(docker.force_pull_image),
-                credentials,
-                fingerprint(credentials),
-            )
+            await tracked.pulling
         except (CredentialsError, PullError, DockerException) as error:
             tracked.phase = Phase.FAILED
             tracked.launched.set()
             raise LaunchError(f"Failed to pull image '{reference}': {error}") from None
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
+            raise LaunchError("Container destroyed while pulling image") from None  # destroy
+        finally:
+            tracked.pulling = None
+
+    async def _pull(self, config: ContainerConfig, reference: str, force: bool) -> None:
+        """Pull unless the image is here; concurrent launches share a pull."""
+        runtime = self._started()
+        if not force and await image_inspect(runtime.streams, reference) is not None:
+            return
+        credentials = await self._blocking(
+            credentials_for, reference, config.sandbox, runtime.settings.config
+        )
+        await self._pulls.pull(
+            (reference, force, fingerprint(credentials)),
+            lambda: pull_image(runtime.streams, reference, credentials, self._progress),
+        )
 
     @hookimpl
     async def launch(self, config: ContainerConfig) -> Launched:
@@ -212,14 +262,13 @@ class DockerContainerizer:
         tracked.docker_id = docker_id
         self._by_docker_id[docker_id] = tracked
         try:
-            await self._blocking(runtime.api.start, docker_id)
+            inspect = await self._start(docker_id)
         except DockerException as error:
             raise LaunchError(f"Failed to start container: {engine.explain(error)}") from None
         tracked.phase = Phase.RUNNING
-        inspect = await self._blocking(engine.inspect, runtime.api, docker_id) or {}
         # Followers read the Engine's log from its start, so starting them once TASK_RUNNING
         # is on its way loses nothing.
-        tracked.logs = LogStreams(runtime.api, docker_id, config.sandbox, runtime.cursor_dir)
+        tracked.logs = LogFollower(runtime.streams, docker_id, config.sandbox, runtime.cursor_dir)
         asyncio.get_running_loop().call_soon(tracked.logs.start)
         tracked.stop_signal = engine.stop_signal(inspect)
         return Launched(
@@ -229,6 +278,26 @@ class DockerContainerizer:
                 config.container_id, inspect, config.container_info, runtime.settings.agent_ip
             ),
         )
+
+    async def _start(self, docker_id: str) -> dict[str, Any]:
+        """Start the container; its inspect as of the start, for TASK_RUNNING.
+
+        The inspect is asked while the start is under way: the Engine, which serialises
+        calls on one container, answers it as soon as the start is done. Asked after the
+        start, it would wait behind the Engine's handling of an immediate exit (tens of ms).
+        """
+        api = self._started().api
+        starting = self._blocking(api.start, docker_id)
+        inspect: dict[str, Any] | None = None
+        while not starting.done():
+            inspect = await self._blocking(engine.inspect, api, docker_id)
+            if engine.state(inspect) != "created":
+                break
+            await asyncio.sleep(START_POLL)  # the start has not reached the container yet
+        await starting
+        if engine.state(inspect) in ("", "created"):
+            inspect = await self._blocking(engine.inspect, api, docker_id)
+        return inspect or {}
 
     def _remove_if_created(self, creating: asyncio.Future[str]) -> None:
         """A create that finished after its launch was cancelled leaves no container."""
@@ -284,8 +353,7 @@ class DockerContainerizer:
             tracked.finishing = None  # a replayed event: it is still running
             return
         if tracked.logs is not None:
-            finished = [asyncio.wrap_future(done) for done in tracked.logs.finished()]
-            await asyncio.wait(finished, timeout=LOG_DRAIN_TIMEOUT)
+            await asyncio.wait([tracked.logs.finished], timeout=LOG_DRAIN_TIMEOUT)
         if inspect is None:
             ended = Termination(
                 state=TaskState.TASK_KILLED if tracked.killed else TaskState.TASK_FAILED,
@@ -314,6 +382,8 @@ class DockerContainerizer:
             return tracked.termination.result()
         if tracked.phase is Phase.PULLING:
             tracked.end(Termination(message="Container destroyed while pulling image"))
+            if tracked.pulling is not None:  # the last launch to wait cancels the pull
+                tracked.pulling.cancel()
             return tracked.termination.result()
         tracked.killed = True
         await tracked.launched.wait()
@@ -356,6 +426,32 @@ class DockerContainerizer:
         if tracked is None or tracked.docker_id is None or tracked.termination.done():
             return False
         return await self._blocking(engine.signal, self._started().api, tracked.docker_id, signal)
+
+    @hookimpl
+    async def exec_in_container(
+        self, container_id: ContainerID, command: CommandInfo, time_limit: timedelta
+    ) -> int | None:
+        tracked = self._containers.get(container_id.value)
+        if tracked is None or tracked.docker_id is None or tracked.termination.done():
+            return None
+        api, docker_id = self._started().api, tracked.docker_id
+        try:
+            exec_id = await self._blocking(container_exec.create, api, docker_id, command)
+        except (container_exec.NotRunning, SpecError, DockerException) as error:
+            log.info("Cannot run a command in container %s: %s", docker_id[:12], error)
+            return None
+        running = self._blocking(container_exec.run, api, exec_id)
+        try:
+            return await asyncio.wait_for(asyncio.shield(running), time_limit.total_seconds())
+        except DockerException as error:
+            log.info("A command in container %s failed: %s", docker_id[:12], error)
+            return None
+        except TimeoutError:
+            await self._blocking(container_exec.kill, api, exec_id, docker_id)
+            return signal.SIGKILL
+        except asyncio.CancelledError:  # the caller gave up first: killed all the same
+            self._in_background(self._blocking(container_exec.kill, api, exec_id, docker_id))
+            raise
 
     @hookimpl
     async def usage(self, container_id: ContainerID) -> ResourceStatistics | None:
@@ -402,7 +498,7 @@ class DockerContainerizer:
         runtime = self._started()
         tracked = self._track(Tracked(config=config, phase=Phase.RUNNING, docker_id=docker_id))
         self._by_docker_id[docker_id] = tracked
-        tracked.logs = LogStreams(runtime.api, docker_id, config.sandbox, runtime.cursor_dir)
+        tracked.logs = LogFollower(runtime.streams, docker_id, config.sandbox, runtime.cursor_dir)
         tracked.launched.set()
         return tracked
 

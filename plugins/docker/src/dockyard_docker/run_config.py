@@ -5,7 +5,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from docker.types import DriverConfig, Mount
@@ -14,12 +14,14 @@ from dockyard.messages import (
     CommandInfo,
     ContainerInfo,
     DockerInfo,
+    EnvironmentVariable,
     VariableType,
     Volume,
     VolumeMode,
 )
 
 from dockyard_docker import naming, parameters
+from dockyard_docker.agent_container import ON_THE_HOST, PathMap
 from dockyard_docker.images import normalize_reference
 from dockyard_docker.resources import allocation_role, compute_limits, port_ranges
 from dockyard_docker.spec import RunSpec, SpecError
@@ -33,6 +35,8 @@ class RunContext:
     sandbox_directory: str
     default_dns: Any
     total_memory: int
+    paths: PathMap = ON_THE_HOST
+    """Agent paths → host paths: not the same when the agent runs in a container."""
 
 
 def build_run_spec(config: ContainerConfig, context: RunContext) -> RunSpec:
@@ -51,7 +55,8 @@ def build_run_spec(config: ContainerConfig, context: RunContext) -> RunSpec:
             {label.key: label.value or "" for label in config.task_info.labels.labels}
         )
     spec.environment, spec.secret_names = environment(config, name, context.sandbox_directory)
-    add_volumes(spec, info, docker, config.sandbox, context.sandbox_directory)
+    sandbox = host_path(config.sandbox, context.paths)
+    add_volumes(spec, info, docker, sandbox, context.sandbox_directory)
     add_network(spec, config, info, docker, context.default_dns)
     spec.entrypoint, spec.command = command_line(config.command)
     add_limits(spec, config, context.total_memory)
@@ -73,23 +78,39 @@ def environment(
     for variable in variables:
         if variable.name in env:
             continue
+        env[variable.name] = variable_value(variable)
         if variable.type == VariableType.SECRET:
-            secret = variable.secret
-            if secret is None or secret.value is None:
-                raise SpecError(
-                    f"Environment variable '{variable.name}' names a secret without a value; "
-                    "only secrets given by value are supported"
-                )
-            env[variable.name] = secret.value.data.decode()
             secrets.add(variable.name)
-        else:
-            env[variable.name] = variable.value or ""
     env["MESOS_SANDBOX"] = sandbox_directory
     env["MESOS_CONTAINER_NAME"] = name
     role = allocation_role(task_resources(config))
     if role is not None:
         env["MESOS_ALLOCATION_ROLE"] = role
     return env, secrets
+
+
+def variable_value(variable: EnvironmentVariable) -> str:
+    """A variable's value; a SECRET one gets its secret's value, never an empty string."""
+    if variable.type != VariableType.SECRET:
+        return variable.value or ""
+    secret = variable.secret
+    if secret is None or secret.value is None:
+        raise SpecError(
+            f"Environment variable '{variable.name}' names a secret without a value; "
+            "only secrets given by value are supported"
+        )
+    return secret.value.data.decode()
+
+
+def host_path(path: Path, paths: PathMap) -> Path:
+    """Where ``path`` is on the host, which resolves every bind mount's source."""
+    found = paths.to_host(PurePosixPath(path))
+    if found is None:
+        raise SpecError(
+            f"{path} is on no bind mount or volume of the agent's container "
+            "(--docker_mesos_image), so the Engine cannot mount it"
+        )
+    return Path(found)
 
 
 def task_resources(config: ContainerConfig) -> list[Any]:

@@ -60,8 +60,9 @@ def declare(flags: FlagSet) -> None:
         "docker_mesos_image",
         kinds.STRING,
         default=None,
-        help="Accepted for Mesos compatibility: set when the agent itself runs in a "
-        "container. dockyard starts no executor container, so it changes nothing.",
+        help="The agent runs in a Docker container of this image (the Docker socket and "
+        "the work_dir mounted into it): sandbox paths are translated to host paths through "
+        "the container's mounts. See docs/running-in-docker.md.",
     )
     flags.add(
         "sandbox_directory",
@@ -88,6 +89,8 @@ class DockerSettings:
     remove_delay: timedelta
     stop_timeout: timedelta
     sandbox_directory: str
+    mesos_image: str | None
+    """``--docker_mesos_image``: the agent runs in a container of this image."""
     default_dns: Any
     """The parsed ``--default_container_dns`` JSON, or None."""
     shutdown_grace: timedelta
@@ -103,6 +106,7 @@ class DockerSettings:
             remove_delay=flags["docker_remove_delay"],
             stop_timeout=flags["docker_stop_timeout"],
             sandbox_directory=flags["sandbox_directory"],
+            mesos_image=flags["docker_mesos_image"] or None,
             default_dns=flags["default_container_dns"],
             shutdown_grace=flags.get("executor_shutdown_grace_period") or DEFAULT_SHUTDOWN_GRACE,
             agent_ip=_specific_address(flags.get("ip")),

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from dockyard.containers import ContainerConfig, Termination
 
-from dockyard_docker.logs import LogStreams
+from dockyard_docker.logs import LogFollower
 
 
 class Phase(enum.Enum):
@@ -30,7 +30,9 @@ class Tracked:
     secret_names: set[str] = field(default_factory=set)
     killed: bool = False
     oom: bool = False
-    logs: LogStreams | None = None
+    logs: LogFollower | None = None
+    pulling: asyncio.Future[None] | None = None
+    """The wait for the image while PULLING; destroy cancels it."""
     launched: asyncio.Event = field(default_factory=asyncio.Event)
     """Set once the launch is over (started or failed); exits are handled after it."""
     termination: asyncio.Future[Termination] = field(
