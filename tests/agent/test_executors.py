@@ -7,12 +7,15 @@ standard library, run by the native ``mesos`` containerizer.
 from __future__ import annotations
 
 import base64
+import os
 import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.docker.waiting import text, until
 
 from .conftest import RunningAgent, stop_agent
 
@@ -93,6 +96,42 @@ async def test_kill_goes_through_the_executor_which_is_then_shut_down(make_agent
     await agent.call({"type": "KILL_TASK", "kill_task": {"task_id": {"value": "t1"}}})
     task = await agent.wait_for_state("t1", "TASK_KILLED")
     assert task["statuses"][-1]["source"] == "SOURCE_EXECUTOR"
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+@pytest.mark.parametrize("grace_from", ["executor_info", "flag"])
+async def test_an_executor_ignoring_shutdown_is_killed_after_the_grace_period(
+    make_agent, grace_from: str
+) -> None:
+    """The executor process exits on SHUTDOWN, but its container lives on until killed."""
+    by_flag = grace_from == "flag"
+    agent: RunningAgent = await make_agent(
+        MESOS, *(["--executor_shutdown_grace_period=1secs"] if by_flag else [])
+    )
+    outlive_shutdown = (
+        f"{sys.executable} {EXECUTOR}; echo $? > exit_status; echo $$ > pid; exec sleep 600"
+    )
+    launch = executor_task("t1", "sleep 60", executor_command=outlive_shutdown)
+    executor = launch["launch_task"]["task"]["executor"]
+    if by_flag:
+        del executor["shutdown_grace_period"]
+    else:
+        executor["shutdown_grace_period"] = {"nanoseconds": 1_000_000_000}
+    await agent.call(launch)
+    await agent.wait_for_state("t1", "TASK_RUNNING")
+    await agent.call({"type": "KILL_TASK", "kill_task": {"task_id": {"value": "t1"}}})
+    task = await agent.wait_for_state("t1", "TASK_KILLED")
+    sandbox = Path(task["sandbox_directory"])
+    await until(lambda: text(sandbox / "exit_status") == "0\n")  # it got SHUTDOWN
+    await until(lambda: text(sandbox / "pid").strip().isdigit())
+    await until(lambda: not alive(int(text(sandbox / "pid"))))
 
 
 async def test_unknown_executor_and_bad_updates_are_refused(make_agent) -> None:
