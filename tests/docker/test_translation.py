@@ -10,6 +10,10 @@ import pytest
 from dockyard.messages import (
     AllocationInfo,
     DockerNetwork,
+    ExecutorID,
+    ExecutorInfo,
+    Label,
+    Labels,
     Parameter,
     Reason,
     Scalar,
@@ -22,7 +26,7 @@ from dockyard_docker.resources import MB, compute_limits
 from dockyard_docker.run_config import RunContext, build_run_spec
 from dockyard_docker.spec import RunSpec, SpecError
 
-from tests.docker.configs import scalar, task_config
+from tests.docker.configs import TEST_LABEL, TEST_LABEL_VALUE, scalar, task_config
 
 CONTEXT = RunContext(
     agent_id="agent",
@@ -55,6 +59,20 @@ def test_executor_containers_also_get_the_agent_variables_which_win() -> None:
     config.task_info = None
     config.environment = {"MESOS_DIRECTORY": "/host/path"}
     assert build_run_spec(config, CONTEXT).environment["MESOS_DIRECTORY"] == "/host/path"
+
+
+def test_task_labels_go_on_task_containers_and_executor_labels_on_executor_ones() -> None:
+    config = task_config(Path("/sandbox"), "img", "true")
+    assert build_run_spec(config, CONTEXT).labels[TEST_LABEL] == TEST_LABEL_VALUE
+    config.executor_info = ExecutorInfo(
+        executor_id=ExecutorID(value="ex"),
+        labels=Labels(labels=[Label(key="team", value="infra"), Label(key="bare")]),
+    )
+    config.task_info = None
+    labels = build_run_spec(config, CONTEXT).labels
+    assert (labels["team"], labels["bare"]) == ("infra", "")
+    assert TEST_LABEL not in labels
+    assert labels[naming.AGENT_LABEL] == "agent", "ownership labels are still there"
 
 
 def test_a_secret_reference_without_a_value_is_refused() -> None:

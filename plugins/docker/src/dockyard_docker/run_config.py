@@ -50,10 +50,7 @@ def build_run_spec(config: ContainerConfig, context: RunContext) -> RunSpec:
     ownership = naming.ownership_labels(context.agent_id, container_id, task_id)
 
     spec = RunSpec(image=normalize_reference(docker.image), name=name)
-    if config.task_info is not None and config.task_info.labels is not None:
-        spec.labels.update(
-            {label.key: label.value or "" for label in config.task_info.labels.labels}
-        )
+    spec.labels.update(user_labels(config))
     spec.environment, spec.secret_names = environment(config, name, context.sandbox_directory)
     sandbox = host_path(config.sandbox, context.paths)
     add_volumes(spec, info, docker, sandbox, context.sandbox_directory)
@@ -64,6 +61,13 @@ def build_run_spec(config: ContainerConfig, context: RunContext) -> RunSpec:
     parameters.apply_parameters(spec, docker.parameters)
     spec.labels.update(ownership)  # after parameters: a `label` parameter cannot disown it
     return spec
+
+
+def user_labels(config: ContainerConfig) -> dict[str, str]:
+    """The task's labels on a task container, the executor's on an executor container."""
+    owner = config.task_info or config.executor_info
+    labels = owner.labels if owner is not None else None
+    return {label.key: label.value or "" for label in labels.labels} if labels else {}
 
 
 def environment(
