@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import importlib.util
 import json
 import os
 import platform
@@ -50,7 +51,7 @@ def plot(results: list[Result], path: Path) -> None:
     for axis, result in zip(axes[:, 0], results, strict=True):
         data = [result.samples] + ([result.baseline] if result.baseline else [])
         labels = ["dockyard"] + ([result.baseline_name] if result.baseline else [])
-        axis.boxplot(data, vert=False, labels=labels)
+        axis.boxplot(data, orientation="horizontal", tick_labels=labels)
         axis.set_title(f"{result.name} ({result.unit})", fontsize=9)
     figure.tight_layout()
     figure.savefig(path)
@@ -62,6 +63,8 @@ def main() -> int:
     parser.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS), default=list(BENCHMARKS))
     parser.add_argument("--plot", type=Path, help="write a PNG of the distributions")
     args = parser.parse_args()
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        parser.error("--plot needs matplotlib (pip install matplotlib)")
     started = time.time()
     results, skipped = asyncio.run(run_all(args.only, args.quick))
     print(table(results))

@@ -17,6 +17,7 @@ import aiohttp
 from benchmarks.agent_process import AgentProcess, call, events, running_agent, task_call
 from benchmarks.harness import Result, Target
 
+STATUSES_PER_TASK = 4
 TERMINAL = {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_LOST"}
 
 
@@ -101,15 +102,22 @@ async def run(quick: bool) -> list[Result]:
     for _ in range(1 if quick else 3):
         rate, statuses = await throughput(count)
         rates.append(rate)
-        delivered.append(statuses)
+        delivered.append(100 * statuses / (STATUSES_PER_TASK * count))
     rss = [await rss_per_task(20 if quick else 100)]
     return [
         Result(
             f"{count} native tasks through the HTTP API",
             "tasks/s",
-            Target("tasks/s reported, all statuses delivered", "report"),
+            Target("report", "report"),
             rates,
-            note=f"statuses delivered per run: {delivered} (4 per task expected)",
+            note="launched over HTTP, 50 in flight, until a subscriber saw every terminal update",
+        ),
+        Result(
+            f"statuses delivered to a subscriber ({count} tasks)",
+            "%",
+            Target("all (100%)", "at_least", 100.0),
+            delivered,
+            note=f"{STATUSES_PER_TASK} per task expected (STAGING, STARTING, RUNNING, FINISHED)",
         ),
         Result(
             "agent RSS per running native task",

@@ -8,10 +8,9 @@ Measures, for a ``true`` task on a locally imported busybox image:
   4. recovery time with M running containers (target < 2 s).
 
 Usage (from the repository root, which holds the test image helpers):
-  python -m benchmarks --only docker [--quick]
-  python -m benchmarks.docker_launch [--runs 30] [--concurrent 50] [--recover 200]
-Needs a Docker daemon at /var/run/docker.sock and busybox-static; writes a JSON summary
-to benchmarks/results/docker_launch.json. Everything it creates is removed at the end.
+  python -m benchmarks --only docker [--quick]   (or python -m benchmarks.docker_launch)
+Needs a Docker daemon at /var/run/docker.sock and busybox-static. Everything it creates is
+removed at the end.
 """
 
 from __future__ import annotations
@@ -19,12 +18,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
-import statistics
 import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +35,11 @@ from dockyard_docker.plugin import DockerContainerizer
 from dockyard_docker.resources import host_memory
 from dockyard_docker.run_config import RunContext, build_run_spec
 
-from benchmarks.harness import Result, Target, Unavailable
+from benchmarks.harness import Result, Target, Unavailable, interleave, table
 from tests.docker.configs import TEST_LABEL, TEST_LABEL_VALUE, task_config
 from tests.docker.images import busybox_rootfs, import_image
 
 SOCKET = "/var/run/docker.sock"
-RESULTS = Path(__file__).resolve().parent / "results"
 LAUNCH = Target("median overhead < 10%", "overhead", 0.10)
 THROUGHPUT = Target(">= 0.9x bare SDK", "throughput", 0.9)
 MEMORY = Target("< 1 MiB per container", "below", 1024.0)
@@ -119,29 +116,39 @@ class Bench:
                     self.api.remove_container(container["Id"], force=True)
 
 
-async def sequential(bench: Bench, runs: int) -> dict[str, Any]:
+async def sequential(bench: Bench, runs: int) -> list[Result]:
+    """One launch at a time, alternating which side goes first (as harness.interleave)."""
     plugin = await bench.agent()
-    samples: dict[str, list[float]] = {
-        k: [] for k in ("plugin_run", "plugin_end", "bare_run", "bare_end")
-    }
+    ours: list[tuple[float, float]] = []
+    bare: list[tuple[float, float]] = []
+
+    async def bare_round() -> None:
+        running, ended, docker_id = await asyncio.to_thread(bench.bare_run)
+        bare.append((running, ended))
+        await asyncio.to_thread(bench.remove_bare, docker_id)
+
     try:
-        for _ in range(runs):  # interleaved, so drift in the Engine affects both alike
-            running, ended = await bench.plugin_run(plugin)
-            samples["plugin_run"].append(running)
-            samples["plugin_end"].append(ended)
-            running, ended, docker_id = await asyncio.to_thread(bench.bare_run)
-            samples["bare_run"].append(running)
-            samples["bare_end"].append(ended)
-            await asyncio.to_thread(bench.remove_bare, docker_id)
+        for number in range(runs):
+            if number % 2:
+                await bare_round()
+            ours.append(await bench.plugin_run(plugin))
+            if not number % 2:
+                await bare_round()
     finally:
         await plugin.stop()
-    medians = {k: statistics.median(v) for k, v in samples.items()}
-    return {
-        "samples": samples,
-        "median_seconds": medians,
-        "running_ratio": medians["plugin_run"] / medians["bare_run"],
-        "finished_ratio": medians["plugin_end"] / medians["bare_end"],
-    }
+    return [
+        Result(
+            f"docker launch -> {phase}",
+            "ms",
+            LAUNCH,
+            [sample[index] * 1e3 for sample in ours],
+            [sample[index] * 1e3 for sample in bare],
+            baseline,
+        )
+        for index, (phase, baseline) in enumerate(
+            (("running", "SDK create+start"), ("finished", "SDK create+start+wait"))
+        )
+    ]
 
 
 async def timed(work: Callable[[], Awaitable[Any]]) -> float:
@@ -150,29 +157,49 @@ async def timed(work: Callable[[], Awaitable[Any]]) -> float:
     return time.perf_counter() - started
 
 
-async def concurrent(bench: Bench, count: int) -> dict[str, Any]:
+async def concurrent(bench: Bench, count: int, rounds: int) -> Result:
+    """``count`` launches at once, rounds alternating with ``count`` bare SDK runs at once.
+
+    The bare runs get a thread each, so the baseline is not throttled by a small pool.
+    """
     plugin = await bench.agent()
-    try:
-        plugin_seconds = await timed(
+    pool = ThreadPoolExecutor(max_workers=count, thread_name_prefix="bare-sdk")
+    loop = asyncio.get_running_loop()
+
+    async def ours() -> float:
+        seconds = await timed(
             lambda: asyncio.gather(*(bench.plugin_run(plugin) for _ in range(count)))
         )
+        await asyncio.to_thread(bench.clean)  # untimed, as the bare side's removals
+        return count / seconds
+
+    async def theirs() -> float:
+        runs: list[tuple[float, float, str]] = []
+
+        async def run_all() -> None:
+            runs.extend(
+                await asyncio.gather(
+                    *(loop.run_in_executor(pool, bench.bare_run) for _ in range(count))
+                )
+            )
+
+        seconds = await timed(run_all)
+        await asyncio.gather(*(loop.run_in_executor(pool, bench.remove_bare, r[2]) for r in runs))
+        return count / seconds
+
+    try:
+        plugin_rates, bare_rates = await interleave(rounds, ours, theirs)
     finally:
         await plugin.stop()
-    ids: list[str] = []
-
-    async def bare_all() -> None:
-        results = await asyncio.gather(*(asyncio.to_thread(bench.bare_run) for _ in range(count)))
-        ids.extend(r[2] for r in results)
-
-    bare_seconds = await timed(bare_all)
-    for docker_id in ids:
-        await asyncio.to_thread(bench.remove_bare, docker_id)
-    return {
-        "count": count,
-        "plugin_per_second": count / plugin_seconds,
-        "bare_per_second": count / bare_seconds,
-        "throughput_ratio": bare_seconds / plugin_seconds,
-    }
+        pool.shutdown()
+    return Result(
+        f"{count} concurrent docker tasks",
+        "tasks/s",
+        THROUGHPUT,
+        plugin_rates,
+        bare_rates,
+        f"{count} concurrent SDK runs",
+    )
 
 
 async def memory_and_recovery(bench: Bench, count: int) -> dict[str, Any]:
@@ -206,75 +233,47 @@ async def memory_and_recovery(bench: Bench, count: int) -> dict[str, Any]:
     }
 
 
-async def main(arguments: argparse.Namespace) -> dict[str, Any]:
+async def measure(runs: int, count: int, rounds: int, recover: int) -> list[Result]:
+    if not await asyncio.to_thread(Path(SOCKET).exists):
+        raise Unavailable(f"no Docker daemon at {SOCKET}")
     api = APIClient(base_url=f"unix://{SOCKET}", version="auto")
     image = import_image(api, "dockyard-bench/busybox", busybox_rootfs())
     with tempfile.TemporaryDirectory(prefix="dockyard-bench-") as work:
         bench = Bench(api, image, Path(work))
         try:
-            return {
-                "sequential": await sequential(bench, arguments.runs),
-                "concurrent": await concurrent(bench, arguments.concurrent),
-                "memory_and_recovery": await memory_and_recovery(bench, arguments.recover),
-            }
+            results = await sequential(bench, runs)
+            results.append(await concurrent(bench, count, rounds))
+            memory = await memory_and_recovery(bench, recover)
         finally:
             await asyncio.to_thread(bench.clean)
             api.remove_image(image, force=True)
             api.close()
-
-
-async def run(quick: bool) -> list[Result]:
-    """The ``python -m benchmarks`` entry: the same measurements, as harness results."""
-    if not await asyncio.to_thread(Path(SOCKET).exists):
-        raise Unavailable(f"no Docker daemon at {SOCKET}")
-    runs, count, recover = (15, 20, 50) if quick else (30, 50, 200)
-    summary = await main(argparse.Namespace(runs=runs, concurrent=count, recover=recover))
-    samples = summary["sequential"]["samples"]
-    load, memory = summary["concurrent"], summary["memory_and_recovery"]
     return [
+        *results,
         Result(
-            "docker launch→running",
-            "s",
-            LAUNCH,
-            samples["plugin_run"],
-            samples["bare_run"],
-            "SDK create+start",
-        ),
-        Result(
-            "docker launch→finished",
-            "s",
-            LAUNCH,
-            samples["plugin_end"],
-            samples["bare_end"],
-            "SDK create+start+wait",
-        ),
-        Result(
-            f"docker {count} concurrent launches",
-            "launches/s",
-            THROUGHPUT,
-            [load["plugin_per_second"]],
-            [load["bare_per_second"]],
-            "SDK",
-        ),
-        Result(
-            "docker RSS per running container",
+            "agent RSS per running docker container",
             "KiB",
             MEMORY,
             [memory["rss_growth_per_container_bytes"] / 1024],
-            note=f"{memory['running_containers']} running containers",
+            note=f"{recover} running containers",
         ),
         Result(
-            f"docker recovery of {recover} containers", "s", RECOVERY, [memory["recover_seconds"]]
+            f"recovery with {recover} running docker containers",
+            "s",
+            RECOVERY,
+            [memory["recover_seconds"]],
         ),
     ]
 
 
+async def run(quick: bool) -> list[Result]:
+    """The ``python -m benchmarks`` entry."""
+    if quick:
+        return await measure(runs=20, count=20, rounds=1, recover=50)
+    return await measure(runs=50, count=50, rounds=5, recover=200)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--concurrent", type=int, default=50)
-    parser.add_argument("--recover", type=int, default=200)
-    summary = asyncio.run(main(parser.parse_args()))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "docker_launch.json").write_text(json.dumps(summary, indent=2))
-    print(json.dumps(summary, indent=2))
+    parser.add_argument("--quick", action="store_true")
+    print(table(asyncio.run(run(parser.parse_args().quick))))

@@ -113,7 +113,7 @@ class Plan:
 
 
 QUICK = Plan(size_mib=256, rounds=3, hit_mib=100, hit_rounds=5)
-FULL = Plan(size_mib=1024, rounds=5, hit_mib=100, hit_rounds=10)
+FULL = Plan(size_mib=1024, rounds=9, hit_mib=100, hit_rounds=10)
 THROUGHPUT = Target(">= 0.9x curl", "throughput", 0.9)
 CACHE_HIT = Target("< 50 ms", "below", 50.0)
 

@@ -46,7 +46,8 @@ class Target:
     text: str
     kind: str
     """``overhead`` (median ratio - 1 below limit), ``extra`` (median difference below
-    limit), ``throughput`` (median ratio at least limit), ``below`` / ``report``."""
+    limit), ``throughput`` (median ratio at least limit), ``below`` / ``at_least`` (the
+    median against limit), ``report`` (no target)."""
     limit: float = 0.0
 
     def met(self, result: Result) -> bool | None:
@@ -54,6 +55,8 @@ class Target:
             return None
         if self.kind == "below":
             return result.median <= self.limit
+        if self.kind == "at_least":
+            return result.median >= self.limit
         assert result.baseline_median is not None
         if self.kind == "overhead":
             return result.median / result.baseline_median - 1 < self.limit
