@@ -29,6 +29,7 @@ from dockyard_fetcher.plugin import FetcherPlugin, discover_handlers
 from dockyard_fetcher.settings import Settings
 
 from benchmarks.harness import Result, Target, interleave, table
+from tests.loopback import loopback_port, serve_on_loopback
 
 MIB = 1 << 20
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -42,11 +43,8 @@ def serve(directory: Path, port_file: Path) -> None:
     async def main() -> None:
         app = web.Application()
         app.router.add_static("/", directory)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        await asyncio.to_thread(port_file.write_text, str(runner.addresses[0][1]))
+        runner = await serve_on_loopback(app)
+        await asyncio.to_thread(port_file.write_text, str(loopback_port(runner)))
         await asyncio.Event().wait()
 
     asyncio.run(main())

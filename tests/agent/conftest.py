@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 
 from ..conftest import SAMPLE_PLUGINS
-from .recordio import next_event, next_task_update
+from .recordio import follow_until_state
 
 TERMINAL = frozenset(
     {
@@ -67,16 +67,12 @@ class RunningAgent:
 
     async def wait_for_state(self, task_id: str, *states: str) -> dict[str, Any]:
         """The task once it is in one of ``states``, followed on the SUBSCRIBE stream."""
-        async with (
-            asyncio.timeout(60),
-            self.session.post(f"{self.url}/api/v1", json={"type": "SUBSCRIBE"}) as stream,
-        ):
-            await next_event(stream)  # SUBSCRIBED: the state when the stream started
-            while True:
-                task: dict[str, Any] | None = (await self.tasks()).get(task_id)
-                if task is not None and task["state"] in states:
-                    return task
-                await next_task_update(stream)
+
+        async def current() -> dict[str, Any] | None:
+            return (await self.tasks()).get(task_id)
+
+        async with asyncio.timeout(60):
+            return await follow_until_state(self.session, self.url, current, states)
 
 
 def start_agent(work_dir: Path, log: Path, *flags: str) -> tuple[subprocess.Popen[bytes], str]:

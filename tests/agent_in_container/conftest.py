@@ -23,7 +23,7 @@ from docker import APIClient
 from docker.errors import APIError
 from dockyard_docker import naming
 
-from tests.agent.recordio import next_event, next_task_update
+from tests.agent.recordio import follow_until_state
 from tests.docker.images import busybox_rootfs, import_image
 from tests.docker_engine import DOCKER_SOCKET, engine_api, remove_containers
 
@@ -172,16 +172,10 @@ class Operator:
 
     async def wait_for_state(self, task_id: str, *states: str) -> dict[str, Any]:
         """The task once it is in one of ``states``, followed on the SUBSCRIBE stream."""
-        async with (
-            asyncio.timeout(120),
-            self.session.post(f"{self.url}/api/v1", json={"type": "SUBSCRIBE"}) as stream,
-        ):
-            await next_event(stream)  # SUBSCRIBED: the state when the stream started
-            while True:
-                task = await self.task(task_id)
-                if task is not None and task["state"] in states:
-                    return task
-                await next_task_update(stream)
+        async with asyncio.timeout(120):
+            return await follow_until_state(
+                self.session, self.url, lambda: self.task(task_id), states
+            )
 
 
 @pytest.fixture

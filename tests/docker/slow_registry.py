@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from tests.docker.images import busybox_rootfs
+from tests.loopback import loopback_port, serve_on_loopback
 
 CHUNK = 32 * 1024
 MANIFEST_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
@@ -127,10 +128,6 @@ class SlowRegistry:
 
 
 async def serve(registry: SlowRegistry) -> web.AppRunner:
-    runner = web.AppRunner(registry.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    registry.address = f"127.0.0.1:{port}"
+    runner = await serve_on_loopback(registry.app())
+    registry.address = f"127.0.0.1:{loopback_port(runner)}"
     return runner

@@ -6,21 +6,17 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 from dockyard_fetcher.plugin import FetcherPlugin
 
 from tests.fetcher.harness import Origin, Sandboxes, make_app, started_plugin
+from tests.loopback import loopback_port, serve_on_loopback
 
 
 @pytest.fixture
 async def origin() -> AsyncIterator[Origin]:
     origin = Origin()
-    runner = web.AppRunner(make_app(origin), shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    origin.base = f"http://127.0.0.1:{port}"
+    runner = await serve_on_loopback(make_app(origin), shutdown_timeout=0.1)
+    origin.base = f"http://127.0.0.1:{loopback_port(runner)}"
     yield origin
     origin.release_stall.set()
     origin.gate.set()
