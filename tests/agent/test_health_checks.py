@@ -4,13 +4,14 @@ mesos containerizer's ``exec_in_container``), HTTP and TCP, with Mesos's sequenc
 from __future__ import annotations
 
 import getpass
+import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import RunningAgent
+from .conftest import RunningAgent, stop_agent
 from .health import CHECK_TIMING, UNHEALTHY_THEN_KILLED, free_port, health_updates, states
 from .recordio import next_task_update
 
@@ -188,3 +189,19 @@ async def test_the_first_check_waits_for_its_delay(make_agent) -> None:
     assert first_check >= running["timestamp"] + 1.0  # a lower bound: it cannot be flaky
     assert states(task)[:4] == ["TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "TASK_RUNNING"]
     assert status["healthy"] is True
+
+
+async def test_health_checks_resume_after_an_agent_restart(make_agent) -> None:
+    """A restarted agent checks its recovered tasks again: one that turns sick while
+    the agent is back is still killed by its check."""
+    agent: RunningAgent = await make_agent(MESOS)
+    check = command_check("test ! -e sick")
+    await launch_task(agent, checked_task("t", "sleep 60", check))
+    task = await agent.wait_for_state("t", "TASK_RUNNING")
+    stop_agent(agent.process, signal.SIGKILL)
+
+    restarted: RunningAgent = await make_agent(MESOS, work_dir=agent.work_dir)
+    (sandbox_of(task, restarted) / "sick").touch()
+    killed = await restarted.wait_for_state("t", "TASK_KILLED")
+    assert killed["statuses"][-1]["healthy"] is False
+    assert health_updates(killed)[-3:] == [False, False, False]
