@@ -22,6 +22,7 @@ MIRROR = "http://deb.debian.org/debian"
 PACKAGES = ("python3-minimal", "python3-venv", "ca-certificates")
 REPOSITORY = "dockyard-test/debian-python"
 LOCK = Path(tempfile.gettempdir()) / "dockyard-test-debian-image.lock"
+ATTEMPTS = 3
 
 
 def debian_tag() -> str:
@@ -46,18 +47,7 @@ def _build(api: APIClient, reference: str) -> None:
     with tempfile.TemporaryDirectory(prefix="dockyard-debian-") as work:
         root = Path(work) / "root"
         archive = Path(work) / "root.tar"
-        subprocess.run(
-            [
-                debootstrap,
-                "--variant=minbase",
-                f"--include={','.join(PACKAGES)}",
-                SUITE,
-                str(root),
-                MIRROR,
-            ],
-            check=True,
-            capture_output=True,
-        )
+        _debootstrap(debootstrap, root)
         subprocess.run(
             ["tar", "--numeric-owner", "-C", str(root), "-cf", str(archive), "."], check=True
         )
@@ -68,3 +58,26 @@ def _build(api: APIClient, reference: str) -> None:
             tag=tag,
             changes=["ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
         )
+
+
+def _debootstrap(debootstrap: str, root: Path) -> None:
+    """debootstrap into ``root``, trying again from scratch when the mirror fails us."""
+    command = [
+        debootstrap,
+        "--variant=minbase",
+        f"--include={','.join(PACKAGES)}",
+        SUITE,
+        str(root),
+        MIRROR,
+    ]
+    for attempt in range(1, ATTEMPTS + 1):
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode == 0:
+            return
+        shutil.rmtree(root, ignore_errors=True)
+        if attempt == ATTEMPTS:
+            output = (done.stdout + done.stderr).splitlines()[-20:]
+            raise RuntimeError(
+                f"debootstrap of {SUITE} from {MIRROR} failed {ATTEMPTS} times; last output:\n"
+                + "\n".join(output)
+            )
