@@ -173,7 +173,7 @@ async def test_exits_are_seen_after_the_events_stream_breaks(
 ):
     config = task_config(tmp_path, busybox_image, "echo ready > $MESOS_SANDBOX/ready; sleep 1000")
     await launch_and_wait_ready(agent.plugin, config)
-    agent.plugin._started().watcher._stream.close()  # as when the daemon restarts
+    agent.plugin._started().watcher.break_stream()  # as when the daemon restarts
     label = f"dockyard.container_id={config.container_id.value}"
     (container,) = docker_api.containers(filters={"label": label})
     docker_api.kill(container["Id"])

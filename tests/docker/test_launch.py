@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from pathlib import Path
@@ -169,8 +170,9 @@ async def test_one_events_watcher_for_many_containers(agent, busybox_image, tmp_
     for config in configs:
         await agent.plugin.prepare(config)
         await agent.plugin.launch(config)
-    watchers = [t for t in threading.enumerate() if t.name == "docker-events"]
-    assert len(watchers) == 1
+    watchers = [t for t in asyncio.all_tasks() if t.get_name() == "docker-events"]
+    assert len(watchers) == 1, "one coroutine for every container"
+    assert not [t for t in threading.enumerate() if "events" in t.name], "and no thread"
     for config in configs:
         assert (await agent.plugin.wait(config.container_id)).state == TaskState.TASK_FINISHED
 

@@ -1,90 +1,102 @@
 """The one Engine events watcher of the plugin: every container exit of this agent, no polling.
 
-A single thread follows ``GET /events`` filtered on this agent's label and hands each
-``die``/``oom`` event to the event loop. If the stream breaks (daemon restart) it
-reconnects from the last event it saw, so no exit is missed.
+A single coroutine follows ``GET /events`` filtered on this agent's label and hands each
+``die``/``oom`` event to the plugin, on the agent's event loop: no thread, whatever the number
+of containers. If the stream breaks (daemon restart) it reconnects from the last event it
+saw, so no exit is missed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from docker import APIClient
-from docker.errors import DockerException
-from requests.exceptions import RequestException
+import aiohttp
 
 from dockyard_docker import naming
+from dockyard_docker.engine_streams import EngineError, EngineStreams, json_lines
 
 log = logging.getLogger(__name__)
 
 RECONNECT_DELAY = 1.0
+SUBSCRIBE_TIMEOUT = 10.0
+"""Seconds ``start`` waits for the Engine to accept the subscription before going on."""
 
 ContainerEvent = Callable[[str, str], None]
-"""Called on the event loop with (docker container id, action)."""
+"""Called with (docker container id, action)."""
 Reconnected = Callable[[], None]
-"""Called on the event loop after the stream was re-established (exits may have been missed)."""
+"""Called after the stream was re-established (exits may have been missed meanwhile)."""
 
 
 class EventWatcher:
     def __init__(
         self,
-        api: APIClient,
+        streams: EngineStreams,
         agent_id: str,
-        loop: asyncio.AbstractEventLoop,
         on_event: ContainerEvent,
         on_reconnect: Reconnected,
     ) -> None:
-        self._api = api
-        self._filters = {
-            "type": "container",
-            "event": ["die", "oom"],
-            "label": [f"{naming.AGENT_LABEL}={agent_id}"],
-        }
-        self._loop = loop
+        self._streams = streams
+        self._filters = json.dumps(
+            {
+                "type": ["container"],
+                "event": ["die", "oom"],
+                "label": [f"{naming.AGENT_LABEL}={agent_id}"],
+            }
+        )
         self._on_event = on_event
         self._on_reconnect = on_reconnect
-        self._stream: Any = None
-        self._stopping = threading.Event()
-        self._connected = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="docker-events", daemon=True)
+        self._connected = asyncio.Event()
+        self._response: aiohttp.ClientResponse | None = None
+        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
+    async def start(self) -> None:
         """Start watching; returns once the Engine has accepted the subscription."""
-        self._thread.start()
-        self._connected.wait(timeout=10)
+        self._task = asyncio.create_task(self._run(), name="docker-events")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._connected.wait(), SUBSCRIBE_TIMEOUT)
 
-    def stop(self) -> None:
-        self._stopping.set()
-        stream = self._stream
-        if stream is not None:
-            stream.close()
-        self._thread.join(timeout=5)
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
-    def _run(self) -> None:
+    def break_stream(self) -> None:
+        """Drop the connection, as a daemon restart does (the watcher reconnects)."""
+        if self._response is not None:
+            self._response.close()
+
+    async def _run(self) -> None:
         since = int(time.time())
-        while not self._stopping.is_set():
+        while True:
             try:
-                self._stream = self._api.events(since=since, filters=self._filters, decode=True)
-                if self._connected.is_set():
-                    self._loop.call_soon_threadsafe(self._on_reconnect)
-                self._connected.set()
-                for event in self._stream:
-                    since = max(since, int(event.get("time", since)))
-                    self._dispatch(event)
-            except (DockerException, RequestException, OSError, AttributeError) as error:
-                if self._stopping.is_set():
-                    return
+                params = {"since": str(since), "filters": self._filters}
+                async with self._streams.open("GET", "/events", params) as response:
+                    self._response = response
+                    if self._connected.is_set():
+                        self._on_reconnect()
+                    self._connected.set()
+                    async for event in json_lines(response):
+                        since = max(since, int(event.get("time", since)))
+                        self._dispatch(event)
+            except (aiohttp.ClientError, EngineError, OSError, ValueError) as error:
                 log.warning("Docker events stream broke (%s); reconnecting", error)
-            if not self._stopping.wait(RECONNECT_DELAY):
-                log.info("Reconnecting to the Docker events stream")
+            finally:
+                self._response = None
+            await asyncio.sleep(RECONNECT_DELAY)
+            log.info("Reconnecting to the Docker events stream")
 
     def _dispatch(self, event: dict[str, Any]) -> None:
         docker_id = event.get("id") or event.get("Actor", {}).get("ID")
         action = event.get("Action") or event.get("status")
         if docker_id and action:
-            self._loop.call_soon_threadsafe(self._on_event, docker_id, action)
+            try:
+                self._on_event(docker_id, action)
+            except Exception:  # one bad event must not end the watching of all containers
+                log.exception("Handling Docker event %s of %s failed", action, docker_id[:12])

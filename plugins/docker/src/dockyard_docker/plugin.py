@@ -125,13 +125,12 @@ class DockerContainerizer:
                 api.close()
                 raise
         context.state_dir.mkdir(parents=True, exist_ok=True)
-        watcher = EventWatcher(
-            api, context.agent_id, asyncio.get_running_loop(), self._on_event, self._on_reconnect
-        )
-        await self._blocking(watcher.start)
+        streams = EngineStreams(docker_settings.socket, api.api_version)
+        watcher = EventWatcher(streams, context.agent_id, self._on_event, self._on_reconnect)
+        await watcher.start()
         self._runtime = Runtime(
             api=api,
-            streams=EngineStreams(docker_settings.socket, api.api_version),
+            streams=streams,
             settings=docker_settings,
             agent_id=context.agent_id,
             cursor_dir=context.state_dir / "logs",
@@ -165,8 +164,8 @@ class DockerContainerizer:
                 followers.append(tracked.logs.finished)
         if followers:  # their cursors must be saved before another agent resumes them
             await asyncio.wait(followers, timeout=LOG_DRAIN_TIMEOUT)
+        await runtime.watcher.stop()
         await runtime.streams.close()
-        await asyncio.get_running_loop().run_in_executor(None, runtime.watcher.stop)
         self._pool.shutdown(wait=False, cancel_futures=True)
         runtime.api.close()
 
