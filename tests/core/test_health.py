@@ -82,33 +82,25 @@ async def test_after_the_first_success_the_grace_period_no_longer_applies() -> N
     assert killed
 
 
-def test_checks_target_the_container_ip_or_loopback() -> None:
-    bridge = TaskStatus(
+def running_on(ip: str) -> TaskStatus:
+    """A TASK_RUNNING whose container reports ``ip``."""
+    return TaskStatus(
         task_id=TaskID(value="t"),
         state=TaskState.TASK_RUNNING,
         container_status=ContainerStatus(
             network_infos=[
-                NetworkInfo(
-                    ip_addresses=[IPAddress(protocol=IPProtocol.IPv4, ip_address="172.17.0.5")]
-                )
+                NetworkInfo(ip_addresses=[IPAddress(protocol=IPProtocol.IPv4, ip_address=ip)])
             ]
         ),
     )
-    assert task_address(bridge, IPProtocol.IPv4) == "172.17.0.5"
+
+
+def test_checks_target_the_container_ip_or_loopback() -> None:
+    assert task_address(running_on("172.17.0.5"), IPProtocol.IPv4) == "172.17.0.5"
     assert task_address(None, IPProtocol.IPv4) == "127.0.0.1"
     assert task_address(None, IPProtocol.IPv6) == "::1"
 
 
 def test_host_network_tasks_are_checked_at_loopback_not_at_the_agent_ip() -> None:
-    host = TaskStatus(
-        task_id=TaskID(value="t"),
-        state=TaskState.TASK_RUNNING,
-        container_status=ContainerStatus(
-            network_infos=[
-                NetworkInfo(
-                    ip_addresses=[IPAddress(protocol=IPProtocol.IPv4, ip_address="10.0.0.7")]
-                )
-            ]
-        ),
-    )
+    host = running_on("10.0.0.7")
     assert task_address(host, IPProtocol.IPv4, frozenset({"10.0.0.7"})) == "127.0.0.1"

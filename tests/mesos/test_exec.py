@@ -91,12 +91,18 @@ async def test_background_processes_die_with_the_command(mesos, running):
     await until(lambda: gone(read_pid(running.sandbox / "child")))
 
 
-async def test_a_cancelled_exec_kills_the_command(mesos, running):
+async def start_long_exec(mesos, running) -> asyncio.Task[int | None]:
+    """A command that runs until killed, once its shell wrote its pid to ``shell``."""
     script = "echo $$ > shell; exec sleep 600"
     checking = asyncio.create_task(
         mesos.exec_in_container(running.container_id, shell(script), PLENTY)
     )
     await until((running.sandbox / "shell").exists)
+    return checking
+
+
+async def test_a_cancelled_exec_kills_the_command(mesos, running):
+    checking = await start_long_exec(mesos, running)
     checking.cancel()
     with pytest.raises(asyncio.CancelledError):
         await checking
@@ -104,11 +110,7 @@ async def test_a_cancelled_exec_kills_the_command(mesos, running):
 
 
 async def test_the_command_dies_with_its_task(mesos, running):
-    script = "echo $$ > shell; exec sleep 600"
-    checking = asyncio.create_task(
-        mesos.exec_in_container(running.container_id, shell(script), PLENTY)
-    )
-    await until((running.sandbox / "shell").exists)
+    checking = await start_long_exec(mesos, running)
     await mesos.destroy(running.container_id, timedelta(0))
     status = await checking
     assert status is not None
