@@ -177,6 +177,7 @@ async def test_exits_are_seen_after_the_events_stream_breaks(
     label = f"dockyard.container_id={config.container_id.value}"
     (container,) = docker_api.containers(filters={"label": label})
     docker_api.kill(container["Id"])
-    termination = await agent.plugin.wait(config.container_id)
+    async with asyncio.timeout(60):  # a watcher that never reconnects fails, not hangs
+        termination = await agent.plugin.wait(config.container_id)
     assert termination is not None
     assert termination.message == "Container exited with status 137"
