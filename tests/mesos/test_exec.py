@@ -114,7 +114,7 @@ async def test_the_command_dies_with_its_task(mesos, running):
     await mesos.destroy(running.container_id, timedelta(0))
     status = await checking
     assert status is not None
-    assert os.WTERMSIG(status) == signal.SIGKILL
+    assert os.WTERMSIG(status) == signal.SIGTERM  # a kill signals every process of the task
 
 
 async def test_unknown_or_ended_containers_give_none(mesos, work_dir):

@@ -1,10 +1,13 @@
-"""Linux control groups, v1 and v2: Mesos's ``cgroups/cpu`` and ``cgroups/mem`` isolators.
+"""Linux control groups, v1 and v2: Mesos's ``cgroups/cpu`` and ``cgroups/mem`` isolators,
+and the ``linux`` launcher, which tracks every process of a task in a cgroup.
 
 Each task gets ``<hierarchy>/dockyard/<agent id>/<container id>`` in every hierarchy it
-needs, like Mesos's ``--cgroups_root=mesos``. The plugin creates the cgroups and writes the
-limits (Mesos's formulas); the supervisor puts the task in them before exec, and kills,
-inspects and removes them when the task ends. Functions taking plain directories are the
-supervisor's: they work the same for v1 and v2 by looking at which files exist.
+needs, like Mesos's ``--cgroups_root=mesos``; with no isolator wanting one, the ``freezer``
+hierarchy (v1) or a plain v2 cgroup, only to find and kill its processes. The plugin
+creates the cgroups and writes the limits (Mesos's formulas); the supervisor puts the task
+in them before exec, and kills, inspects and removes them when the task ends. Functions
+taking plain directories are the supervisor's: they work the same for v1 and v2 by looking
+at which files exist.
 """
 
 from __future__ import annotations
@@ -28,8 +31,17 @@ CGROUPS_ROOT = "dockyard"
 
 CPU_CONTROLLERS = ("cpu", "cpuacct")
 MEMORY_CONTROLLERS = ("memory",)
-V2_CONTROLLER = {"cpu": "cpu", "cpuacct": "cpu", "memory": "memory"}
-"""v2 has no ``cpuacct``: its statistics live in the ``cpu`` controller's files."""
+TRACKING_CONTROLLERS = ("freezer",)
+"""What the ``linux`` launcher needs when no isolator wants a cgroup: any hierarchy tracks
+processes; v1's freezer is the one Mesos's launcher uses."""
+V2_CONTROLLER: dict[str, str | None] = {
+    "cpu": "cpu",
+    "cpuacct": "cpu",
+    "memory": "memory",
+    "freezer": None,
+}
+"""v2 has no ``cpuacct`` (its statistics live in the ``cpu`` controller's files) and needs
+no controller to hold processes (``freezer`` is built in: ``cgroup.freeze``)."""
 
 KILL_ROUNDS = 20
 """How often to sweep a v1 cgroup's pids while its processes keep forking."""
@@ -103,7 +115,9 @@ class Hierarchy:
     def _enable_controllers(self, relative: Path) -> None:
         """v2 only distributes a controller to a child whose parents all enable it."""
         mount = next(iter(self.mounts.values()))
-        wanted = " ".join(sorted({f"+{V2_CONTROLLER[name]}" for name in self.mounts}))
+        wanted = " ".join(sorted({f"+{c}" for name in self.mounts if (c := V2_CONTROLLER[name])}))
+        if not wanted:
+            return
         directory = mount
         for part in relative.parts[:-1]:
             (directory / "cgroup.subtree_control").write_text(wanted)
@@ -148,7 +162,7 @@ def find_hierarchy(
     for mount in mounts:
         if mount.version == 2:
             available = (mount.point / "cgroup.controllers").read_text().split()
-            if all(V2_CONTROLLER[name] in available for name in controllers):
+            if all(V2_CONTROLLER[name] in (None, *available) for name in controllers):
                 return Hierarchy(2, {name: mount.point for name in controllers})
     return None
 
@@ -156,7 +170,8 @@ def find_hierarchy(
 def own_cgroups(
     mountinfo: Path = Path("/proc/self/mountinfo"), membership: Path = Path("/proc/self/cgroup")
 ) -> dict[str, str]:
-    """Each mounted hierarchy's directory of the calling process: mount point -> directory."""
+    """Each mounted hierarchy's directory of the calling process (or of the process whose
+    ``/proc/<pid>/cgroup`` is ``membership``): mount point -> directory."""
     owned = {}
     for line in membership.read_text().splitlines():
         _id, names, path = line.split(":", 2)
@@ -285,6 +300,15 @@ def kill_all(directories: Iterable[str]) -> None:
 def _pids(directory: str) -> list[int]:
     with open(os.path.join(directory, "cgroup.procs")) as procs:
         return [int(line) for line in procs if line.strip()]
+
+
+def pids(directories: Iterable[str]) -> set[int]:
+    """The processes in the cgroups (none for a cgroup already removed)."""
+    found: set[int] = set()
+    for directory in directories:
+        with contextlib.suppress(FileNotFoundError):
+            found.update(_pids(directory))
+    return found
 
 
 def remove(directories: Iterable[str]) -> bool:

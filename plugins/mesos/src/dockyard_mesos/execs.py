@@ -3,7 +3,9 @@
 Each one is spawned like a task (the task's sandbox, user and cgroups) but is not
 recorded: it lives only as long as the client that asked for it, its time limit and its
 task. Whatever ends it, its whole process group is SIGKILLed while its pid is still held,
-so nothing it started in that group outlives it.
+so nothing it started in that group outlives it. Spawned as a subreaper (a task without
+cgroups), what it started elsewhere is handed to the supervisor when it ends, and killed
+as a stray; in the task's cgroups, it dies with the task at the latest.
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ class Commands:
         deadline = self._loop.call_later(max(time_limit, 0.0), _kill_group, pid)
         self._running[pid] = _Command(spec.id, owner, request, reply, deadline)
 
+    def pids(self) -> set[int]:
+        return set(self._running)
+
     def reaping(self, pid: int) -> bool:
         """Called before ``pid`` is reaped: kill what is left in its group; is it ours?"""
         if pid not in self._running:
@@ -69,6 +74,10 @@ class Commands:
         """The task ended: its commands end with it."""
         self._kill_where(lambda command: command.task_id == task_id)
 
+    def signal_of_task(self, task_id: str, number: int) -> None:
+        """The task is being killed: its commands get the same signal."""
+        self._kill_where(lambda command: command.task_id == task_id, number)
+
     def kill_of_client(self, owner: object) -> None:
         """Nobody waits for these any more."""
         self._kill_where(lambda command: command.owner is owner)
@@ -76,14 +85,16 @@ class Commands:
     def kill_all(self) -> None:
         self._kill_where(lambda _: True)
 
-    def _kill_where(self, chosen: Callable[[_Command], bool]) -> int:
+    def _kill_where(
+        self, chosen: Callable[[_Command], bool], number: int = signal.SIGKILL
+    ) -> int:
         pids = [pid for pid, command in self._running.items() if chosen(command)]
         for pid in pids:
-            _kill_group(pid)
+            _kill_group(pid, number)
         return len(pids)
 
 
-def _kill_group(pid: int) -> None:
-    """SIGKILL a command's process group (its own session); unreaped, its pid is still ours."""
+def _kill_group(pid: int, number: int = signal.SIGKILL) -> None:
+    """Signal a command's process group (its own session); unreaped, its pid is still ours."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
+        os.killpg(pid, number)

@@ -1,7 +1,10 @@
-"""The ``--isolation`` flag: which Mesos isolators the plugin applies.
+"""The ``--isolation`` and ``--launcher`` flags: which Mesos isolators the plugin applies,
+and how it finds every process of a task.
 
 ``posix/cpu`` and ``posix/mem`` only measure; ``cgroups/cpu`` and ``cgroups/mem`` enforce
 ``cpus`` and ``mem`` in per-task cgroups (and fall back to posix where cgroups are missing).
+The ``linux`` launcher puts every task in a cgroup, if only to track its processes; the
+``posix`` one tracks a task without cgroups by making it a child subreaper.
 """
 
 from __future__ import annotations
@@ -9,12 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dockyard.containers import ContainerConfig
-from dockyard.flags import FlagKind
+from dockyard.flags import FlagKind, choice
 
 from dockyard_mesos import cgroups
 
 DEFAULT = "posix/cpu,posix/mem"
 ISOLATORS = ("cgroups/cpu", "cgroups/mem", "posix/cpu", "posix/mem")
+LAUNCHER = choice("linux", "posix")
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,13 @@ class Isolation:
         if "cgroups/mem" in self.isolators:
             controllers += cgroups.MEMORY_CONTROLLERS
         return controllers
+
+    def task_controllers(self, launcher: str | None) -> tuple[str, ...]:
+        """The controllers of each task's cgroups: the isolators' or, unless the launcher is
+        ``posix``, one to track the task's processes (any cgroup does that too)."""
+        return self.cgroup_controllers() or (
+            () if launcher == "posix" else cgroups.TRACKING_CONTROLLERS
+        )
 
     def __str__(self) -> str:
         return ",".join(self.isolators)

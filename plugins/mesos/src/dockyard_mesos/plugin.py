@@ -73,6 +73,7 @@ class MesosContainerizer:
         self._containers: dict[str, _Container] = {}
         self._client: SupervisorClient | None = None
         self._isolation = isolation.parse(isolation.DEFAULT, "--isolation")
+        self._launcher: str | None = None
         self._hierarchy: cgroups.Hierarchy | None = None
         self._cgroups_root = Path(cgroups.CGROUPS_ROOT)
         self._default_grace_period = DEFAULT_GRACE_PERIOD
@@ -89,10 +90,19 @@ class MesosContainerizer:
             "only; cgroups/cpu,cgroups/mem put each task in cgroups (v1 or v2) limited to "
             "its cpus and mem (falls back to posix where cgroups are unavailable).",
         )
+        flags.add(
+            "launcher",
+            isolation.LAUNCHER,
+            help="How the mesos containerizer finds every process of a task, to kill all of "
+            "them when it ends: linux puts each task in a cgroup (root, writable cgroups); "
+            "posix makes each task a child subreaper of the supervisor. Default: linux "
+            "where it works, else posix.",
+        )
 
     @hookimpl
     async def start(self, context: AgentContext) -> None:
         self._isolation = context.flags["isolation"]
+        self._launcher = context.flags["launcher"]
         grace = context.flags.get("executor_shutdown_grace_period")
         self._default_grace_period = DEFAULT_GRACE_PERIOD if grace is None else grace
         self._cgroups_root = Path(cgroups.CGROUPS_ROOT) / context.agent_id
@@ -108,8 +118,9 @@ class MesosContainerizer:
         self._client = client
 
     def _find_cgroups(self) -> cgroups.Hierarchy | None:
-        """The hierarchy to enforce limits with, or None for posix (logged, as Mesos does)."""
-        controllers = self._isolation.cgroup_controllers()
+        """The hierarchy of the tasks' cgroups, or None: then each task is tracked as a
+        child subreaper, and cgroups/* isolators fall back to posix (logged, as Mesos does)."""
+        controllers = self._isolation.task_controllers(self._launcher)
         if not controllers:
             return None
         try:
@@ -119,14 +130,19 @@ class MesosContainerizer:
             probe = hierarchy.create(self._cgroups_root / ".probe", cgroups.Limits())
             cgroups.remove(probe.paths())
         except OSError as error:
-            log.warning(
-                "--isolation=%s: cgroups are unavailable (%s); falling back to "
-                "posix/cpu,posix/mem: usage is measured but no limit is enforced",
-                self._isolation,
-                error,
-            )
+            if self._launcher == "linux":
+                message = f"--launcher=linux needs writable cgroups: {error}"
+                raise StartupError(f"The mesos containerizer cannot start: {message}") from error
+            if self._isolation.cgroup_controllers():
+                log.warning(
+                    "--isolation=%s: cgroups are unavailable (%s); falling back to "
+                    "posix/cpu,posix/mem: usage is measured but no limit is enforced",
+                    self._isolation,
+                    error,
+                )
+            log.info("no writable cgroups (%s): tracking tasks as child subreapers", error)
             return None
-        log.info("isolating tasks in cgroups v%d under %s", hierarchy.version, self._cgroups_root)
+        log.info("tasks get cgroups v%d under %s", hierarchy.version, self._cgroups_root)
         return hierarchy
 
     @hookimpl
@@ -134,6 +150,8 @@ class MesosContainerizer:
         if self._client is not None:
             await self._client.close()
             self._client = None
+        if self._hierarchy is not None:  # the agent's own cgroup, unless tasks still run
+            cgroups.remove(self._hierarchy.at(self._cgroups_root).paths())
 
     # -- launch path ---------------------------------------------------------------------
 
@@ -216,6 +234,7 @@ class MesosContainerizer:
             gid=None if user is None else user.gid,
             groups=[] if user is None else user.groups,
             cgroups=[] if container.cgroups is None else container.cgroups.paths(),
+            subreaper=container.cgroups is None,
         )
 
     def _fail_launch(self, container: _Container, message: str) -> NoReturn:

@@ -40,6 +40,9 @@ class SpawnSpec:
     groups: list[int] = field(default_factory=list)
     cgroups: list[str] = field(default_factory=list)
     """Cgroup directories the task joins before it execs (one per v1 hierarchy)."""
+    subreaper: bool = False
+    """Make the task's process a child subreaper, so that whatever it starts stays in its
+    process tree (how the ``posix`` launcher tracks a task without cgroups)."""
 
 
 @dataclass(frozen=True, kw_only=True)

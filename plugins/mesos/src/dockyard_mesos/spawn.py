@@ -7,16 +7,21 @@ the task's cgroups, enters the sandbox and takes the task's user as its real ids
 (``resetids`` turns the real ids into the child's effective ones; exec then drops root
 for good), and returns to its own cgroups, directory and ids. ``subprocess`` is not used
 because it reaps its own children, while the supervisor reaps all with ``waitid(P_ALL)``.
+
+A task that must be a child subreaper (the ``posix`` launcher's tracking) is forked
+instead: only the process itself can ask to be one, and the request survives exec.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import os
 import shutil
 import signal
 from collections.abc import Iterator
+from typing import NoReturn
 
 from dockyard_mesos import cgroups
 from dockyard_mesos.protocol import SpawnSpec
@@ -24,6 +29,7 @@ from dockyard_mesos.protocol import SpawnSpec
 STDIO_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
 IGNORED_BY_PYTHON = (signal.SIGPIPE, signal.SIGXFSZ)
 """Python ignores these; a spawned task must get the default actions back."""
+PR_SET_CHILD_SUBREAPER = 36
 
 
 class SpawnError(Exception):
@@ -45,6 +51,8 @@ def spawn(spec: SpawnSpec, owned_cgroups: dict[str, str]) -> int:
             step = "switch user"
             stack.enter_context(_real_ids(spec))
             step = f"execute '{spec.executable}'"
+            if spec.subreaper:
+                return _fork_exec(_resolve(spec), spec, out, err)
             return os.posix_spawn(
                 _resolve(spec),
                 spec.argv,
@@ -61,6 +69,59 @@ def spawn(spec: SpawnSpec, owned_cgroups: dict[str, str]) -> int:
             )
         except OSError as error:
             raise SpawnError(f"Failed to {step}: {error.strerror}") from error
+
+
+def _fork_exec(executable: str, spec: SpawnSpec, out: int, err: int) -> int:
+    """What the ``posix_spawn`` above does, in a forked child that also becomes a child
+    subreaper; returns once the child has exec'd, raises what stopped it."""
+    devnull = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+    failure_read, failure_write = os.pipe2(os.O_CLOEXEC)  # closed by a successful exec
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+    try:
+        pid = os.fork()
+        if pid == 0:
+            _exec_in_child(executable, spec, (devnull, out, err), failure_write)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        os.close(failure_write)
+        os.close(devnull)
+    try:
+        failure = os.read(failure_read, 32)
+    finally:
+        os.close(failure_read)
+    if failure:
+        os.waitpid(pid, 0)
+        number = int(failure)
+        raise OSError(number, os.strerror(number))
+    return pid
+
+
+def _exec_in_child(
+    executable: str, spec: SpawnSpec, stdio: tuple[int, int, int], failure: int
+) -> NoReturn:
+    """Runs in the forked child, with every signal blocked; writes errno on failure."""
+    try:
+        signal.set_wakeup_fd(-1)  # a signal to us must not wake the supervisor's event loop
+        os.setsid()
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl")
+        for target, source in enumerate(stdio):
+            os.dup2(source, target)
+        for ignored in IGNORED_BY_PYTHON:
+            signal.signal(ignored, signal.SIG_DFL)
+        if spec.uid is not None:  # the real ids are the task's already (_real_ids)
+            gid, uid = os.getgid(), os.getuid()
+            os.setresgid(gid, gid, gid)
+            os.setresuid(uid, uid, uid)
+        signal.pthread_sigmask(signal.SIG_SETMASK, ())
+        os.execve(executable, spec.argv, spec.env)
+    except OSError as error:
+        number = error.errno or errno.EINVAL
+    except BaseException:  # nothing may unwind into the supervisor's code in this process
+        number = errno.EINVAL
+    os.write(failure, str(number).encode())
+    os._exit(127)
 
 
 def _resolve(spec: SpawnSpec) -> str:

@@ -9,6 +9,11 @@ connected client gets each exit as it happens, then the exit is written durably
 left running (checked by start time) but cannot learn their exit status. It also runs
 commands inside a running task for its client (:mod:`dockyard_mesos.execs`).
 
+Nothing a task started outlives it: when its process ends, whatever is left in its cgroups
+or, for a task without cgroups, among the supervisor's children (see :meth:`_strays`) is
+SIGKILLed, and the exit is pushed only once all of it has exited
+(:mod:`dockyard_mesos.leftovers`).
+
 It exits when it has nothing left to do, leaving the records on disk: at once when the last
 client *detaches* while no task runs (so a one-shot ``dockyard launch`` leaves no process
 behind), and a few seconds after the last client vanished or the last task ended otherwise
@@ -29,13 +34,13 @@ import socket
 import struct
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import psutil
 
-from dockyard_mesos import cgroups
+from dockyard_mesos import cgroups, leftovers
 from dockyard_mesos.execs import Commands
 from dockyard_mesos.protocol import (
     LINE_LIMIT,
@@ -74,6 +79,12 @@ class _Task:
     escalation: asyncio.TimerHandle | None = None
     escalation_deadline: float = 0.0
     forget_on_exit: bool = False
+    ended: bool = False
+    """Its process has been reaped; what it left is being killed before its exit is told."""
+
+    @property
+    def running(self) -> bool:
+        return not self.ended and self.record.exit is None
 
 
 class Supervisor:
@@ -92,6 +103,7 @@ class Supervisor:
         self._loop = asyncio.get_running_loop()
         self._owned_cgroups = cgroups.own_cgroups()
         self._commands = Commands(self._owned_cgroups)
+        self._cleanups: set[asyncio.Task[None]] = set()
 
     async def serve(self) -> None:
         self._loop.add_signal_handler(signal.SIGCHLD, self._reap)
@@ -106,6 +118,7 @@ class Supervisor:
         async with self._server:
             await self._stopped.wait()
             self._commands.kill_all()
+            await asyncio.gather(*self._cleanups)  # exits being told: tell them
             for client in list(self._clients):
                 client.close()
         log.info("supervisor exiting; %d task(s) still running", self._running())
@@ -186,9 +199,12 @@ class Supervisor:
                 self._finish(task, status)
             if command:
                 self._commands.reaped(info.si_pid, status)
+                self._clean_up(leftovers.kill_all(self._strays))
 
     def _finish(self, task: _Task, status: int | None) -> None:
+        """The task's process is gone: kill what it left, then tell its exit."""
         record = task.record
+        task.ended = True
         self._by_pid.pop(record.pid, None)
         self._commands.kill_of_task(record.id)
         if task.escalation is not None:
@@ -199,6 +215,11 @@ class Supervisor:
                 os.close(fd)
         if task.pidfd is not None:
             cgroups.kill_all(record.cgroups)
+        self._clean_up(self._report_exit(task, status))
+
+    async def _report_exit(self, task: _Task, status: int | None) -> None:
+        record = task.record
+        await leftovers.kill_all(lambda: cgroups.pids(record.cgroups) | self._strays())
         oom, peak = cgroups.memory_outcome(record.cgroups)
         record.exit = ExitInfo(status=status, oom=oom or task.out_of_memory, memory_peak=peak)
         self._broadcast({"event": "exit", "task": record.to_json()})  # the fsync can wait
@@ -210,6 +231,28 @@ class Supervisor:
         if task.forget_on_exit:
             self._forget(record.id)
         self._arm_idle()
+
+    def _clean_up(self, cleanup: Coroutine[None, None, None]) -> None:
+        """Run ``cleanup`` in the background; the supervisor finishes it before it exits."""
+        running = self._loop.create_task(cleanup)
+        self._cleanups.add(running)
+        running.add_done_callback(self._cleanups.discard)
+
+    def _strays(self) -> set[int]:
+        """Children of the supervisor left behind by a task or command that ended.
+
+        A task without cgroups runs as a child subreaper, so whatever it starts stays below
+        it however it forks or calls setsid, until it dies: then the kernel hands what is
+        left to the next subreaper up, the supervisor. Its children are therefore the tasks,
+        the commands, these leftovers, and orphans of tasks that cgroups track (spared
+        here: their cgroups decide).
+        """
+        known = set(self._by_pid) | self._commands.pids()
+        candidates = leftovers.live(leftovers.children(os.getpid()) - known)
+        if not candidates:
+            return candidates
+        tracked = {d for t in self._tasks.values() if t.running for d in t.record.cgroups}
+        return {pid for pid in candidates if not tracked & _cgroups_of(pid)}
 
     def _remove_cgroups(self, directories: list[str], attempt: int) -> None:
         """Killed processes leave their cgroup a moment after SIGKILL: retry a few times."""
@@ -223,9 +266,10 @@ class Supervisor:
         self._loop.call_later(delay, self._remove_cgroups, directories, attempt + 1)
 
     def _signal(self, task_id: str, number: int, escalate_after: float | None) -> bool:
-        """Signal a task's process group; with ``escalate_after``, SIGKILL it all after that."""
+        """Signal a task's process group; with ``escalate_after`` (a kill), signal all of
+        the task, and SIGKILL all of it after that."""
         task = self._tasks.get(task_id)
-        if task is None or task.record.exit is not None:
+        if task is None or not task.running:
             return False
         if escalate_after is not None:
             if not task.record.killed:
@@ -237,17 +281,27 @@ class Supervisor:
                     task.escalation.cancel()
                 task.escalation_deadline = deadline
                 task.escalation = self._loop.call_at(deadline, self._kill, task, signal.SIGKILL)
-        self._kill(task, number)
+        self._kill(task, number, whole=escalate_after is not None)
         return True
 
-    def _kill(self, task: _Task, number: int) -> None:
-        """Signal the task's process group; SIGKILL also reaches all of its cgroups."""
+    def _kill(self, task: _Task, number: int, *, whole: bool = True) -> None:
+        """Signal the task's process group and, if ``whole``, every process of the task:
+        its process tree (where a subreaper keeps everything) and its cgroups."""
+        if task.ended:  # its pid may be another's by now; its leftovers are being killed
+            return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             if task.pidfd is not None:
                 signal.pidfd_send_signal(task.pidfd, number)
             os.killpg(task.record.pid, number)
+        if not whole:
+            return
+        record = task.record
+        self._commands.signal_of_task(record.id, number)
+        leftovers.close(leftovers.signal_all(lambda: leftovers.descendants(record.pid), number))
         if number == signal.SIGKILL:
-            cgroups.kill_all(task.record.cgroups)
+            cgroups.kill_all(record.cgroups)
+        else:
+            leftovers.close(leftovers.signal_all(lambda: cgroups.pids(record.cgroups), number))
 
     def _forget(self, task_id: str) -> bool:
         """Drop a task's record; a running one is killed first and forgotten when it ends."""
@@ -273,7 +327,7 @@ class Supervisor:
         ``reply`` is completed with the command's wait status and sent once it is reaped.
         """
         task = self._tasks.get(spec.id)
-        if task is None or task.record.exit is not None:
+        if task is None or not task.running:
             return False
 
         def send(status: int) -> None:
@@ -370,6 +424,14 @@ class Supervisor:
         for writer in self._clients:
             if not writer.is_closing():
                 writer.write(line)
+
+
+def _cgroups_of(pid: int) -> set[str]:
+    """The cgroup directories of a process (none if it is gone)."""
+    try:
+        return set(cgroups.own_cgroups(membership=Path(f"/proc/{pid}/cgroup")).values())
+    except (FileNotFoundError, ProcessLookupError):
+        return set()
 
 
 def _peer_uid(writer: asyncio.StreamWriter) -> int:
