@@ -85,9 +85,7 @@ class Commands:
     def kill_all(self) -> None:
         self._kill_where(lambda _: True)
 
-    def _kill_where(
-        self, chosen: Callable[[_Command], bool], number: int = signal.SIGKILL
-    ) -> int:
+    def _kill_where(self, chosen: Callable[[_Command], bool], number: int = signal.SIGKILL) -> int:
         pids = [pid for pid, command in self._running.items() if chosen(command)]
         for pid in pids:
             _kill_group(pid, number)
