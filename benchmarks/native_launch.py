@@ -7,6 +7,7 @@ sleeping tasks and reports what each costs the agent plus the supervisor in RSS 
 tasks' own memory is not counted). Prints a table; asserts nothing.
 
     python benchmarks/native_launch.py [--quick] [--isolation cgroups/cpu,cgroups/mem]
+        [--launcher linux|posix]
 """
 
 from __future__ import annotations
@@ -133,13 +134,16 @@ async def grace_accuracy(mesos: MesosContainerizer, work_dir: Path, rounds: int)
     )
 
 
-async def run(quick: bool, isolation: str = "posix/cpu,posix/mem") -> list[Result]:
+async def run(
+    quick: bool, isolation: str = "posix/cpu,posix/mem", launcher: str | None = None
+) -> list[Result]:
     rounds, tasks, kills = (50, 50, 5) if quick else (300, 200, 20)
     agent_id = f"bench-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory(prefix="dockyard-native-bench-") as directory:
         work_dir = Path(directory)
         mesos = MesosContainerizer()
-        await mesos.start(make_context(work_dir, agent_id, f"--isolation={isolation}"))
+        flags = [f"--isolation={isolation}", *([f"--launcher={launcher}"] if launcher else [])]
+        await mesos.start(make_context(work_dir, agent_id, *flags))
         try:
             for _ in range(10):  # warm up both paths
                 await plugin_round(mesos, work_dir)
@@ -157,6 +161,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--isolation", default="posix/cpu,posix/mem")
+    parser.add_argument("--launcher", choices=("linux", "posix"))
     arguments = parser.parse_args()
-    print(f"isolation: {arguments.isolation}")
-    print(table(asyncio.run(run(arguments.quick, arguments.isolation))))
+    print(f"isolation: {arguments.isolation}, launcher: {arguments.launcher or 'default'}")
+    print(table(asyncio.run(run(arguments.quick, arguments.isolation, arguments.launcher))))

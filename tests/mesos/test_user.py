@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pwd
 import shutil
@@ -13,10 +14,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from dockyard_mesos.client import SupervisorError
 
 from tests.mesos.harness import STATE, clean_up, make_config, shell, until
 
 pytestmark = [pytest.mark.root, pytest.mark.usefixtures("needs_root")]
+PLENTY = timedelta(seconds=30)
 
 FOREIGN_CLIENT = """
 import socket, sys
@@ -121,3 +124,31 @@ def test_the_supervisor_refuses_clients_of_other_users(mesos, work_dir, user):
         check=True,
     )
     assert answer.stdout == "refused\n", answer.stderr
+
+
+@pytest.mark.parametrize(
+    ("replacement", "refusal"),
+    [
+        ("ln -s {target} stderr", "Too many levels of symbolic links"),
+        ("mkfifo stderr", "No such device or address"),
+        ("mkfifo stderr; exec 3<>stderr", "'stderr' is not a regular file of the sandbox"),
+    ],
+)
+async def test_a_command_never_opens_what_the_task_put_in_place_of_stderr(
+    mesos, work_dir, user, replacement, refusal
+):
+    """Commands append to the sandbox's stderr as root: a task must not make that root
+    write to, or give it, a file of its choosing, nor hang the supervisor on a FIFO."""
+    target = work_dir / "root-only"
+    target.write_text("root's\n")
+    script = f"rm stderr; {replacement.format(target=target)}; echo > ready; exec sleep 600"
+    config = make_config(work_dir, "replaces-stderr", shell(script), user=user)
+    await mesos.prepare(config)
+    await mesos.launch(config)
+    await until((config.sandbox / "ready").exists)
+    async with asyncio.timeout(20):
+        with pytest.raises(SupervisorError, match=refusal):
+            await mesos.exec_in_container(config.container_id, shell("echo hi"), PLENTY)
+    assert target.read_text() == "root's\n"
+    assert target.stat().st_uid == 0
+    await mesos.destroy(config.container_id, timedelta(0))

@@ -100,9 +100,13 @@ async def _exited(pidfds: list[int]) -> None:
 
 def descendants(pid: int) -> set[int]:
     """The live processes below ``pid`` in the process tree (the leader excluded)."""
-    with contextlib.suppress(psutil.NoSuchProcess):
-        return live(process.pid for process in psutil.Process(pid).children(recursive=True))
-    return set()
+    found: set[int] = set()
+    below = [pid]
+    while below:
+        new = children(below.pop()) - found
+        found |= new
+        below.extend(new)
+    return live(found)
 
 
 def children(pid: int) -> set[int]:

@@ -20,16 +20,18 @@ import errno
 import os
 import shutil
 import signal
+import stat
 from collections.abc import Iterator
 from typing import NoReturn
 
 from dockyard_mesos import cgroups
 from dockyard_mesos.protocol import SpawnSpec
 
-STDIO_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+STDIO_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
 IGNORED_BY_PYTHON = (signal.SIGPIPE, signal.SIGXFSZ)
 """Python ignores these; a spawned task must get the default actions back."""
 PR_SET_CHILD_SUBREAPER = 36
+_LIBC = ctypes.CDLL(None, use_errno=True)
 
 
 class SpawnError(Exception):
@@ -103,9 +105,7 @@ def _exec_in_child(
     try:
         signal.set_wakeup_fd(-1)  # a signal to us must not wake the supervisor's event loop
         os.setsid()
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl")
+        become_child_subreaper()
         for target, source in enumerate(stdio):
             os.dup2(source, target)
         for ignored in IGNORED_BY_PYTHON:
@@ -124,6 +124,14 @@ def _exec_in_child(
     os._exit(127)
 
 
+def become_child_subreaper() -> None:
+    """Orphans below the calling process are handed to it (not to init) when their parent
+    dies; kept across exec, not given to children."""
+    if _LIBC.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        number = ctypes.get_errno()
+        raise OSError(number, os.strerror(number))
+
+
 def _resolve(spec: SpawnSpec) -> str:
     """The executable's path: searched on the task's PATH, as execvp would (as the task)."""
     if "/" in spec.executable:
@@ -136,9 +144,19 @@ def _resolve(spec: SpawnSpec) -> str:
 
 @contextlib.contextmanager
 def _output(path: str, spec: SpawnSpec) -> Iterator[int]:
-    """Open a sandbox output file for appending; it belongs to the task's user."""
+    """Open a sandbox output file for appending; it belongs to the task's user.
+
+    The task may have replaced it by the time a command appends to it: a symlink, a FIFO
+    (which would block the supervisor) or a hard link to a file elsewhere is refused,
+    never written through nor given to the task's user.
+    """
     fd = os.open(path, STDIO_FLAGS, 0o644)
     try:
+        found = os.fstat(fd)
+        if not stat.S_ISREG(found.st_mode) or found.st_nlink != 1:
+            message = f"'{os.path.basename(path)}' is not a regular file of the sandbox"
+            raise OSError(errno.EINVAL, message)
+        os.set_blocking(fd, True)
         if spec.uid is not None:
             os.fchown(fd, spec.uid, -1 if spec.gid is None else spec.gid)
         yield fd

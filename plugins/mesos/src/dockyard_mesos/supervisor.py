@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import fcntl
 import logging
 import os
@@ -53,7 +52,7 @@ from dockyard_mesos.protocol import (
     encode,
 )
 from dockyard_mesos.records import RecordStore
-from dockyard_mesos.spawn import SpawnError, spawn
+from dockyard_mesos.spawn import SpawnError, become_child_subreaper, spawn
 
 LOCK_NAME = "supervisor.lock"
 PID_NAME = "supervisor.pid"
@@ -61,7 +60,6 @@ TASKS_DIR = "tasks"
 IDLE_EXIT_SECONDS = 5.0
 LOCK_TIMEOUT_SECONDS = 10.0
 CGROUP_REMOVAL_DELAYS = (0.01, 0.05, 0.25, 1.0, 5.0)
-PR_SET_CHILD_SUBREAPER = 36
 PEER_CREDENTIALS = struct.calcsize("3i")
 """``struct ucred``: pid, uid, gid of the process at the other end of a unix socket."""
 
@@ -222,12 +220,12 @@ class Supervisor:
         await leftovers.kill_all(lambda: cgroups.pids(record.cgroups) | self._strays())
         oom, peak = cgroups.memory_outcome(record.cgroups)
         record.exit = ExitInfo(status=status, oom=oom or task.out_of_memory, memory_peak=peak)
+        self._remove_cgroups(record.cgroups, 0)  # empty now: gone before anyone hears
         self._broadcast({"event": "exit", "task": record.to_json()})  # the fsync can wait
         try:
             self._store.save(record, durable=True)
         except OSError as error:
             log.error("could not record the exit of task %s: %s", record.id, error)
-        self._remove_cgroups(record.cgroups, 0)
         if task.forget_on_exit:
             self._forget(record.id)
         self._arm_idle()
@@ -455,12 +453,6 @@ def _lock(path: Path) -> int:
             time.sleep(0.02)
 
 
-def _set_child_subreaper() -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-        log.warning("cannot become a child subreaper: %s", os.strerror(ctypes.get_errno()))
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m dockyard_mesos.supervisor",
@@ -479,7 +471,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     listener.listen(128)
     if os.fork() != 0:
         os._exit(0)  # the starter sees this exit: the socket is ready
-    _set_child_subreaper()
+    try:
+        become_child_subreaper()
+    except OSError as error:  # orphans of tasks without cgroups would then escape to init
+        log.error("cannot become a child subreaper: %s", error.strerror)
     Path(PID_NAME).write_text(f"{os.getpid()}\n")
     log.info("supervisor %d serving %s", os.getpid(), state_dir)
     try:
