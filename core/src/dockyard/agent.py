@@ -50,7 +50,7 @@ from dockyard.messages import (
     TaskState,
     TaskStatus,
 )
-from dockyard.sandbox import create_sandbox, task_sandbox
+from dockyard.sandbox import create_sandbox, create_state_dir, task_sandbox
 from dockyard.standalone import ContainerNotFoundError, StandaloneContainers
 from dockyard.statuses import KillCause, make_status, terminal_state
 from dockyard.taskstore import TaskRecord, TaskStore
@@ -107,6 +107,7 @@ class Agent:
         """Check the enabled plugins, start them, and recover checkpointed tasks."""
         containerizers = self._enabled_containerizers()
         fetchers = self.host.names(FETCHERS)
+        create_state_dir(self.meta_dir)
         self.agent_id = self._load_or_create_agent_id()
         self.dispatcher = Dispatcher(self.host, containerizers, fetchers)
         for name in [*containerizers, *fetchers]:

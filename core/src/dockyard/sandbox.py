@@ -1,10 +1,23 @@
-"""Sandbox paths in Mesos's layout, and the ``latest`` symlink beside the runs."""
+"""Sandbox paths in Mesos's layout, the ``latest`` symlink beside the runs, and who may
+write where: a task owns its sandbox, and can change nothing above it (a writable ``runs/``
+would let it point ``latest`` anywhere); ``meta/`` is the agent's alone. Modes are set
+explicitly, whatever the agent's umask.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import pwd
+import stat
 from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+DIRECTORY_MODE = 0o755
+"""Sandboxes and their parents: readable by all, as in Mesos; parents belong to the agent."""
+STATE_MODE = 0o700
+"""``<work_dir>/meta``: checkpoints, plugin state and the supervisor's socket."""
 
 
 def task_sandbox(
@@ -29,14 +42,42 @@ def standalone_sandbox(work_dir: Path, container_id: str) -> Path:
     return work_dir / "containers" / container_id
 
 
+def create_state_dir(meta_dir: Path) -> None:
+    """Create ``<work_dir>/meta`` for the agent alone, or narrow an existing one to that."""
+    _create_parents(meta_dir)
+    meta_dir.mkdir(exist_ok=True)
+    os.chmod(meta_dir, STATE_MODE)
+    work_dir = meta_dir.parent
+    mode = work_dir.stat().st_mode
+    if mode & (stat.S_IWGRP | stat.S_IWOTH) and not mode & stat.S_ISVTX:
+        log.warning("%s is writable by other users, who could replace the sandboxes", work_dir)
+
+
 def create_sandbox(sandbox: Path, user: str | None) -> None:
     """Create the sandbox (owned by ``user`` when given) and point ``latest`` at it."""
-    sandbox.mkdir(parents=True, exist_ok=False)
+    _create_parents(sandbox)
+    sandbox.mkdir()
+    os.chmod(sandbox, DIRECTORY_MODE)
     if user is not None:
         entry = pwd.getpwnam(user)
         os.chown(sandbox, entry.pw_uid, entry.pw_gid)
     if sandbox.parent.name == "runs":
         point_latest_at(sandbox)
+
+
+def _create_parents(path: Path) -> None:
+    """``mkdir -p`` of the parents, each new one with :data:`DIRECTORY_MODE` exactly."""
+    missing = []
+    for parent in path.parents:
+        if parent.is_dir():
+            break
+        missing.append(parent)
+    for directory in reversed(missing):
+        try:
+            directory.mkdir()
+        except FileExistsError:  # created meanwhile, by a concurrent launch
+            continue
+        os.chmod(directory, DIRECTORY_MODE)
 
 
 def point_latest_at(sandbox: Path) -> None:
