@@ -131,6 +131,20 @@ async def test_the_grace_period_sigterm_reaches_processes_that_escaped(
     assert survivors(config.sandbox, marker, "first") == []
 
 
+async def test_what_a_command_leaves_dies_with_it_or_with_its_task(
+    mesos: MesosContainerizer, work_dir: Path, marker: str
+) -> None:
+    config, launched = await launch(mesos, work_dir, "checked", shell("echo > r; exec sleep 600"))
+    await until((config.sandbox / "r").exists)
+    check = shell(f"setsid sleep {marker}3 & echo $! > from_command")
+    assert await mesos.exec_in_container(config.container_id, check, timedelta(seconds=30)) == 0
+    if launched.handle["cgroups"] is None:  # a subreaper command: its leftovers die with it
+        left = int((config.sandbox / "from_command").read_text())
+        await until(lambda: not _running(left))
+    await mesos.destroy(config.container_id, timedelta(seconds=30))
+    assert survivors(config.sandbox, marker, "from_command") == []
+
+
 async def test_a_root_agent_tracks_tasks_in_cgroups_by_default(
     start_containerizer: StartContainerizer, work_dir: Path, needs_root: None
 ) -> None:

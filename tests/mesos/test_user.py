@@ -145,10 +145,12 @@ async def test_a_command_never_opens_what_the_task_put_in_place_of_stderr(
     config = make_config(work_dir, "replaces-stderr", shell(script), user=user)
     await mesos.prepare(config)
     await mesos.launch(config)
-    await until((config.sandbox / "ready").exists)
-    async with asyncio.timeout(20):
-        with pytest.raises(SupervisorError, match=refusal):
-            await mesos.exec_in_container(config.container_id, shell("echo hi"), PLENTY)
-    assert target.read_text() == "root's\n"
-    assert target.stat().st_uid == 0
-    await mesos.destroy(config.container_id, timedelta(0))
+    try:  # the task must end before its user is deleted, whatever the outcome
+        await until((config.sandbox / "ready").exists)
+        async with asyncio.timeout(20):
+            with pytest.raises(SupervisorError, match=refusal):
+                await mesos.exec_in_container(config.container_id, shell("echo hi"), PLENTY)
+        assert target.read_text() == "root's\n"
+        assert target.stat().st_uid == 0
+    finally:
+        await mesos.destroy(config.container_id, timedelta(0))

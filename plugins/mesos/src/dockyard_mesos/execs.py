@@ -74,9 +74,13 @@ class Commands:
         """The task ended: its commands end with it."""
         self._kill_where(lambda command: command.task_id == task_id)
 
-    def signal_of_task(self, task_id: str, number: int) -> None:
-        """The task is being killed: its commands get the same signal."""
-        self._kill_where(lambda command: command.task_id == task_id, number)
+    def signal_of_task(self, task_id: str, number: int) -> set[int]:
+        """The task is being killed: its commands get the same signal. Returns their pids,
+        which are their process groups."""
+        pids = {pid for pid, command in self._running.items() if command.task_id == task_id}
+        for pid in pids:
+            _kill_group(pid, number)
+        return pids
 
     def kill_of_client(self, owner: object) -> None:
         """Nobody waits for these any more."""
@@ -85,10 +89,10 @@ class Commands:
     def kill_all(self) -> None:
         self._kill_where(lambda _: True)
 
-    def _kill_where(self, chosen: Callable[[_Command], bool], number: int = signal.SIGKILL) -> int:
+    def _kill_where(self, chosen: Callable[[_Command], bool]) -> int:
         pids = [pid for pid, command in self._running.items() if chosen(command)]
         for pid in pids:
-            _kill_group(pid, number)
+            _kill_group(pid)
         return len(pids)
 
 

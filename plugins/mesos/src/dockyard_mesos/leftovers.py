@@ -122,6 +122,16 @@ def children(pid: int) -> set[int]:
     return found
 
 
+def outside_groups(pids: Iterable[int], groups: set[int]) -> set[int]:
+    """Those of ``pids`` in none of the process groups ``groups`` (signalled as groups)."""
+    outside = set()
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            if os.getpgid(pid) not in groups:
+                outside.add(pid)
+    return outside
+
+
 def live(pids: Iterable[int]) -> set[int]:
     """Those of ``pids`` that have not exited (a zombie has)."""
     alive = set()

@@ -294,12 +294,15 @@ class Supervisor:
         if not whole:
             return
         record = task.record
-        self._commands.signal_of_task(record.id, number)
-        leftovers.close(leftovers.signal_all(lambda: leftovers.descendants(record.pid), number))
+        groups = {record.pid, *self._commands.signal_of_task(record.id, number)}
+
+        def outside_the_groups() -> set[int]:  # those that called setsid or setpgid
+            found = leftovers.descendants(record.pid) | cgroups.pids(record.cgroups)
+            return leftovers.outside_groups(found, groups)
+
         if number == signal.SIGKILL:
             cgroups.kill_all(record.cgroups)
-        else:
-            leftovers.close(leftovers.signal_all(lambda: cgroups.pids(record.cgroups), number))
+        leftovers.close(leftovers.signal_all(outside_the_groups, number))
 
     def _forget(self, task_id: str) -> bool:
         """Drop a task's record; a running one is killed first and forgotten when it ends."""
