@@ -110,4 +110,17 @@ def core_flag_set() -> FlagSet:
         STRING_MAP,
         help="JSON object of string values: the base environment of every task.",
     )
+    flags.add(
+        "max_completed_executors_per_framework",
+        INT,
+        default=150,
+        help="Completed executors (a command task is its own) of each framework kept in "
+        "memory and in GET_TASKS; older ones stay on disk until their sandbox is collected.",
+    )
+    flags.add(
+        "max_completed_tasks_per_framework",
+        INT,
+        default=1000,
+        help="Completed tasks of each framework kept in memory and in GET_TASKS.",
+    )
     return flags

@@ -22,6 +22,7 @@ from dockyard.api.keys import AGENT, FLAGS, KILLS
 from dockyard.api.subscribe import subscribe
 from dockyard.containers import LaunchError
 from dockyard.dispatcher import KillUnsupportedError, NotSupportedError
+from dockyard.ledger import StorageError
 from dockyard.messages import (
     Call,
     CallType,
@@ -87,11 +88,15 @@ async def handle(request: web.Request) -> web.StreamResponse:
         return web.Response(status=404, text=str(error))
     except TaskConflictError as error:
         return web.Response(status=409, text=str(error))
+    except StorageError as error:
+        return web.Response(status=507, text=str(error))
 
 
 async def get_health(request: web.Request, call: Call) -> web.Response:
+    """Unhealthy while the ledger cannot write (updates are held, launches refused)."""
+    healthy = request.app[AGENT].ledger.failure is None
     return respond(
-        Response(type=ResponseType.GET_HEALTH, get_health=GetHealthResponse(healthy=True))
+        Response(type=ResponseType.GET_HEALTH, get_health=GetHealthResponse(healthy=healthy))
     )
 
 
