@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ from dockyard.agent import Agent, TaskConflictError
 from dockyard.containers import StartupError
 from dockyard.core_flags import core_flag_set
 from dockyard.host import PluginHost
+from dockyard.ledger import TaskRecord
 from dockyard.messages import (
     CommandInfo,
     DurationInfo,
@@ -29,7 +29,6 @@ from dockyard.messages import (
     VariableType,
     load,
 )
-from dockyard.ledger import TaskRecord
 
 from .scripted import ScriptedContainerizer, host_with
 
