@@ -316,7 +316,8 @@ async def test_checkpoint_round_trips_a_record(tmp_path: Path) -> None:
     await settle(agent, record, TaskState.TASK_RUNNING)
     await agent.stop()
     reopened = make_agent(tmp_path, host_with(a=ScriptedContainerizer()), "--containerizers=a")
-    (loaded,) = reopened.ledger.open()[0] or reopened.ledger.tasks()
+    assert reopened.ledger.open() == ([], None)
+    (loaded,) = reopened.ledger.tasks()
     assert loaded.task.task_id == record.task.task_id
     assert [s.uuid for s in loaded.statuses] == [s.uuid for s in record.statuses]
     assert loaded.handle == {"scripted": record.container_id.value}

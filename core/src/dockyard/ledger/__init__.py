@@ -163,7 +163,7 @@ class Ledger:
 
     async def close(self) -> None:
         """Write what is pending (unless the disk keeps failing), then close the store."""
-        if self._io._shutdown:  # type: ignore[attr-defined]
+        if self._io._shutdown:
             return
         if self._flusher is not None:
             try:
