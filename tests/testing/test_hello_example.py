@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sqlite3
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
