@@ -187,7 +187,9 @@ class TaskLifecycle:
             lambda: self.stop(record, KillCause.REGISTRATION_TIMEOUT, None),
         )
         try:
-            create_sandbox_for(config)
+            await asyncio.to_thread(create_sandbox_for, config)  # mkdirs are slow on a busy disk
+            if record.kill_cause is not None:  # killed meanwhile: nothing to destroy yet
+                raise LaunchError("killed before its container was launched")
             launched = await self.dispatcher.launch(config, observe=self._observer(record))
         except LaunchError as error:
             self._launch_failed(record, str(error))
