@@ -316,6 +316,10 @@ class TaskLifecycle:
         if record.task.executor is not None:
             await self.executors.kill_task(record, kill_policy)
             return
+        if cause is KillCause.MAX_COMPLETION_TIME:
+            # As Mesos's executors do: no TASK_KILLING, and no grace for a task out of time.
+            await self.dispatcher.destroy(record.container_id, timedelta(0))
+            return
         if record.head_state is TaskState.TASK_RUNNING and wants_killing_state(record):
             self.record(record, TaskState.TASK_KILLING)
         grace = self.configs.task_grace(record, kill_policy)
