@@ -5,6 +5,7 @@
 - :mod:`dockyard.executors`: tasks that bring their own executor;
 - :mod:`dockyard.standalone`: containers launched with LAUNCH_CONTAINER;
 - :mod:`dockyard.recovery`: what happens at start after a restart;
+- :mod:`dockyard.sandbox_gc`: removal of the sandboxes of ended containers;
 - :mod:`dockyard.launch_config`: what every container is launched with;
 - :mod:`dockyard.background`: the one owner of all background work, closed by stop().
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -41,6 +43,7 @@ from dockyard.messages import (
     TaskStatus,
 )
 from dockyard.recovery import recover
+from dockyard.sandbox_gc import SandboxCollector
 from dockyard.standalone import ContainerNotFoundError, StandaloneContainers
 from dockyard.statuses import KillCause
 
@@ -85,6 +88,15 @@ class Agent:
             background=self.background,
             default_user=getpass.getuser(),
         )
+        self.sandbox_gc = SandboxCollector(
+            ledger=self.ledger,
+            background=self.background,
+            work_dir=self.work_dir,
+            gc_delay=flags.gc_delay.total_seconds(),
+            disk_headroom=flags.gc_disk_headroom,
+            disk_watch_interval=flags.disk_watch_interval.total_seconds(),
+            in_use=self._container_in_use,
+        )
         self._started: list[str] = []
 
     @property
@@ -128,6 +140,17 @@ class Agent:
             executors=self.executors,
             standalone=self.standalone,
         )
+        self.sandbox_gc.start()
+
+    def _container_in_use(self, container: str) -> bool:
+        return self.dispatcher.knows(container) or any(
+            container_key(executor.container_id) == container
+            for executor in self.executors.live.values()
+        )
+
+    async def prune_sandboxes(self) -> int:
+        """Collect the sandbox of every ended container now; how many were removed."""
+        return await self.sandbox_gc.collect(cutoff=time.time() + 1)
 
     async def stop(self) -> None:
         """Stop supervising and write what is pending; containers keep running and are

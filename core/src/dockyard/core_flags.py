@@ -9,6 +9,7 @@ from pathlib import Path
 from dockyard.flags import (
     BOOL,
     DURATION,
+    FLOAT,
     INT,
     JSON,
     STRING,
@@ -122,5 +123,25 @@ def core_flag_set() -> FlagSet:
         INT,
         default=1000,
         help="Completed tasks of each framework kept in memory and in GET_TASKS.",
+    )
+    flags.add(
+        "gc_delay",
+        DURATION,
+        default="1weeks",
+        help="How long after a container ended its sandbox (and its tasks' records) is "
+        "removed; sooner as the disk fills (see --gc_disk_headroom).",
+    )
+    flags.add(
+        "gc_disk_headroom",
+        FLOAT,
+        default=0.1,
+        help="Fraction of the work_dir's disk to keep free: sandboxes may live "
+        "gc_delay * max(0, 1 - headroom - disk usage).",
+    )
+    flags.add(
+        "disk_watch_interval",
+        DURATION,
+        default="1mins",
+        help="How often the work_dir's disk usage is checked for garbage collection.",
     )
     return flags

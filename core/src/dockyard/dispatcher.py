@@ -109,6 +109,10 @@ class Dispatcher:
     def containers(self) -> list[ContainerID]:
         return [entry.container_id for entry in self._entries.values()]
 
+    def knows(self, key: str) -> bool:
+        """Whether the container (by its :func:`container_key`) is launching or running."""
+        return key in self._entries
+
     def containerizer_of(self, container_id: ContainerID) -> str | None:
         entry = self._entries.get(container_key(container_id))
         return entry.containerizer if entry else None

@@ -31,7 +31,13 @@ def standalone_sandbox(work_dir: Path, container_id: str) -> Path:
 
 def create_sandbox(sandbox: Path, user: str | None) -> None:
     """Create the sandbox (owned by ``user`` when given) and point ``latest`` at it."""
-    sandbox.mkdir(parents=True, exist_ok=False)
+    for attempt in range(3):
+        try:
+            sandbox.mkdir(parents=True, exist_ok=False)
+            break
+        except FileNotFoundError:  # garbage collection removed an empty parent meanwhile
+            if attempt == 2:
+                raise
     if user is not None:
         entry = pwd.getpwnam(user)
         os.chown(sandbox, entry.pw_uid, entry.pw_gid)

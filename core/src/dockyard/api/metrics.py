@@ -60,6 +60,10 @@ def snapshot(agent: Agent) -> dict[str, float]:
     metrics["slave/container_launch_errors"] = float(launch_errors)
     metrics["ledger/storage_failing"] = float(agent.ledger.failure is not None)
     metrics["ledger/held_updates"] = float(agent.ledger.held)
+    gc = agent.sandbox_gc
+    metrics["gc/path_removals_succeeded"] = float(gc.counters.succeeded)
+    metrics["gc/path_removals_failed"] = float(gc.counters.failed)
+    metrics["gc/path_removals_pending"] = float(gc.pending)
     metrics["slave/uptime_secs"] = time.monotonic() - STARTED
     metrics["slave/containers_running"] = float(len(agent.dispatcher.containers()))
     metrics["system/cpus_total"] = float(os.cpu_count() or 0)

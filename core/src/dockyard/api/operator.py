@@ -31,6 +31,7 @@ from dockyard.messages import (
     GetHealthResponse,
     GetVersionResponse,
     MessageError,
+    PruneSandboxesResponse,
     Response,
     ResponseType,
     VersionInfo,
@@ -51,6 +52,7 @@ WRITE_CALLS = frozenset(
         CallType.LAUNCH_CONTAINER,
         CallType.KILL_CONTAINER,
         CallType.REMOVE_CONTAINER,
+        CallType.PRUNE_SANDBOXES,
     }
 )
 
@@ -188,6 +190,16 @@ async def remove_container(request: web.Request, call: Call) -> web.Response:
     return web.Response(status=200)
 
 
+async def prune_sandboxes(request: web.Request, call: Call) -> web.Response:
+    removed = await request.app[AGENT].prune_sandboxes()
+    return respond(
+        Response(
+            type=ResponseType.PRUNE_SANDBOXES,
+            prune_sandboxes=PruneSandboxesResponse(removed=removed),
+        )
+    )
+
+
 HANDLERS: dict[CallType, Handler] = {
     CallType.GET_HEALTH: get_health,
     CallType.GET_VERSION: get_version,
@@ -202,4 +214,5 @@ HANDLERS: dict[CallType, Handler] = {
     CallType.KILL_CONTAINER: kill_container,
     CallType.REMOVE_CONTAINER: remove_container,
     CallType.SUBSCRIBE: subscribe,
+    CallType.PRUNE_SANDBOXES: prune_sandboxes,
 }

@@ -15,11 +15,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from dockyard.dispatcher import container_key
 from dockyard.ledger.feed import Feed, task_updated_event
@@ -49,6 +51,8 @@ CLOSE_TIMEOUT = 10.0
 """How long stopping waits for held updates to reach a failing disk."""
 
 RETRY_DELAYS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
+
+T = TypeVar("T")
 
 StatusListener = Callable[[TaskRecord, TaskStatus], None]
 
@@ -306,6 +310,7 @@ class Ledger:
                         record.framework_id,
                         record.task.task_id.value,
                         container_key(record.container_id),
+                        str(record.sandbox),
                         entry.identity,
                         checksum(entry.identity),
                         entry.progress,
@@ -332,7 +337,8 @@ class Ledger:
                     )
                 )
                 if entry.status.state in TERMINAL_STATES:
-                    batch.completed.append((seq, record.key))
+                    ended_at = entry.status.timestamp or time.time()
+                    batch.completed.append((seq, ended_at, record.key))
         return batch
 
     def _publish(self, entry: _Entry) -> None:
@@ -378,14 +384,34 @@ class Ledger:
     # -- the log -----------------------------------------------------------------
 
     async def _read_log(self, after_seq: int, limit: int) -> list[tuple[int, int, str, str]]:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._io, self._store.read_log, after_seq, limit)
+        return await self._on_io(self._store.read_log, after_seq, limit)
 
     async def forget(self, keys: list[str]) -> None:
-        """Drop completed tasks from the disk too (their sandboxes were collected)."""
+        """Drop completed tasks from memory and disk (their sandboxes were collected)."""
         for key in keys:
             record = self._records.get(key)
             if record is not None and record.terminal:
                 del self._records[key]
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._io, self._store.forget, keys)
+                self._uncount(record)
+        await self._on_io(self._store.forget, keys)
+
+    def _uncount(self, record: TaskRecord) -> None:
+        completed = self._completed.get(record.framework_id)
+        container = container_key(record.container_id)
+        keys = completed.containers.get(container) if completed else None
+        if completed is None or keys is None or record.key not in keys:
+            return
+        keys.remove(record.key)
+        completed.tasks -= 1
+        if not keys:
+            del completed.containers[container]
+
+    async def ended_before(self, cutoff: float, limit: int) -> list[tuple[str, str, list[str]]]:
+        """Containers whose tasks all ended before ``cutoff``: (container id, sandbox, keys)."""
+        return await self._on_io(self._store.ended_before, cutoff, limit)
+
+    async def oldest_end(self) -> float | None:
+        return await self._on_io(self._store.oldest_end)
+
+    async def _on_io(self, function: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._io, function, *args)

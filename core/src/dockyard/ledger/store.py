@@ -12,6 +12,7 @@ serves anything), so the one connection is never used concurrently.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import sqlite3
@@ -27,13 +28,16 @@ CREATE TABLE IF NOT EXISTS tasks (
     framework_id TEXT NOT NULL,
     task_id TEXT NOT NULL,
     container_id TEXT NOT NULL,
+    sandbox TEXT NOT NULL,
     identity TEXT NOT NULL,
     identity_crc INTEGER NOT NULL,
     progress TEXT NOT NULL,
     progress_crc INTEGER NOT NULL,
-    completed INTEGER
+    completed INTEGER,
+    ended_at REAL
 );
 CREATE INDEX IF NOT EXISTS tasks_completed ON tasks (framework_id, completed);
+CREATE INDEX IF NOT EXISTS tasks_container ON tasks (container_id);
 CREATE TABLE IF NOT EXISTS statuses (
     seq INTEGER PRIMARY KEY,
     key TEXT NOT NULL,
@@ -66,10 +70,10 @@ class StorageError(OSError):
 class Batch:
     """The rows one commit writes, in the order they must be applied."""
 
-    inserts: list[tuple[str, str, str, str, str, int, str, int]] = field(default_factory=list)
+    inserts: list[tuple[str, str, str, str, str, str, int, str, int]] = field(default_factory=list)
     progress: list[tuple[str, int, str]] = field(default_factory=list)
     statuses: list[tuple[int, str, str, str, int, int]] = field(default_factory=list)
-    completed: list[tuple[int, str]] = field(default_factory=list)
+    completed: list[tuple[int, float, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -166,8 +170,8 @@ class LedgerStore:
             db.execute("BEGIN IMMEDIATE")
             db.executemany(
                 "INSERT OR REPLACE INTO tasks (key, framework_id, task_id, container_id,"
-                " identity, identity_crc, progress, progress_crc, completed)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+                " sandbox, identity, identity_crc, progress, progress_crc)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 batch.inserts,
             )
             db.executemany(
@@ -178,7 +182,9 @@ class LedgerStore:
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 batch.statuses,
             )
-            db.executemany("UPDATE tasks SET completed = ? WHERE key = ?", batch.completed)
+            db.executemany(
+                "UPDATE tasks SET completed = ?, ended_at = ? WHERE key = ?", batch.completed
+            )
             db.execute("COMMIT")
         except sqlite3.Error as error:
             if db.in_transaction:
@@ -197,6 +203,35 @@ class LedgerStore:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise StorageError(f"cannot write the ledger {self.path}: {error}") from None
+
+    # -- garbage collection ------------------------------------------------------
+
+    def ended_before(self, cutoff: float, limit: int) -> list[tuple[str, str, list[str]]]:
+        """Containers all of whose tasks ended before ``cutoff``, oldest first:
+        ``(container id, sandbox, task keys)``."""
+        rows = (
+            self._connection()
+            .execute(
+                "SELECT container_id, MIN(sandbox), json_group_array(key) FROM tasks"
+                " GROUP BY container_id HAVING COUNT(completed) = COUNT(*) AND MAX(ended_at) < ?"
+                " ORDER BY MAX(ended_at) LIMIT ?",
+                (cutoff, limit),
+            )
+            .fetchall()
+        )
+        return [(container, sandbox, json.loads(keys)) for container, sandbox, keys in rows]
+
+    def oldest_end(self) -> float | None:
+        """When the container that ended longest ago ended (None: no ended container)."""
+        row = (
+            self._connection()
+            .execute(
+                "SELECT MIN(ended) FROM (SELECT MAX(ended_at) AS ended FROM tasks"
+                " GROUP BY container_id HAVING COUNT(completed) = COUNT(*))"
+            )
+            .fetchone()
+        )
+        return None if row is None or row[0] is None else float(row[0])
 
     # -- reading the log ---------------------------------------------------------
 
