@@ -25,19 +25,15 @@ async def run_to_end(agent: RunningAgent, task_id: str, command: str = "echo hi"
     return Path(task["sandbox_directory"])
 
 
-async def eventually(check: Callable[[], bool], within: float = 30.0) -> None:
-    """Until ``check()`` holds: GC runs on its own clock, so the test looks now and then."""
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 30.0) -> None:
+    """Until ``check()`` holds. GC runs on its own clock and sends no event, so look often."""
     async with asyncio.timeout(within):
-        while not check():
+        while not await check():  # noqa: ASYNC110
             await asyncio.sleep(0.05)
 
 
-async def eventually_async(
-    listing: Callable[[], Awaitable[list[Path]]], count: int, within: float = 30.0
-) -> None:
-    async with asyncio.timeout(within):
-        while len(await listing()) < count:
-            await asyncio.sleep(0.05)
+async def gone(path: Path) -> bool:
+    return not await asyncio.to_thread(path.exists)
 
 
 async def metric(agent: RunningAgent, name: str) -> float:
@@ -55,10 +51,11 @@ async def test_an_ended_sandbox_is_collected_after_gc_delay_and_a_running_one_is
     running = Path((await agent.wait_for_state("long", "TASK_RUNNING"))["sandbox_directory"])
     done = await run_to_end(agent, "short")
     assert done.exists()
-    await eventually(lambda: not done.exists())
+    await eventually(lambda: gone(done))
     executor_dir = done.parent.parent
     assert not executor_dir.exists(), "the emptied executor directory goes too"
-    assert running.exists() and (running.parent / "latest").resolve() == running
+    assert not await gone(running)
+    assert (running.parent / "latest").resolve() == running
     assert "short" not in await agent.tasks(), "its records are gone with it"
     assert await metric(agent, "gc/path_removals_succeeded") == 1.0
 
@@ -77,13 +74,17 @@ async def test_latest_goes_with_the_last_run(make_agent) -> None:
     agent: RunningAgent = await make_agent("--containerizers=mesos")
     await run_to_end(agent, "again")
     assert (await agent.call(launch("again", "true"))).status == 202
-    await eventually_async(lambda: ended_runs(agent, "again"), count=2)
+    async def both_ended() -> bool:
+        return len(await ended_runs(agent, "again")) == 2
+
+    await eventually(both_ended)
     first, second = await ended_runs(agent, "again")
     assert (second.parent / "latest").resolve() == second
     response = await agent.call({"type": "PRUNE_SANDBOXES"})
     assert response.status == 200
     assert (await response.json())["prune_sandboxes"]["removed"] == 2
-    assert not first.exists() and not second.exists()
+    assert not first.exists()
+    assert not second.exists()
     assert not (second.parent / "latest").is_symlink()
 
 
@@ -94,7 +95,7 @@ async def test_prune_collects_now_and_collection_survives_a_restart(make_agent) 
     restarted: RunningAgent = await make_agent(
         "--containerizers=mesos", "--gc_delay=1secs", "--disk_watch_interval=1secs"
     )
-    await eventually(lambda: not sandbox.exists())
+    await eventually(lambda: gone(sandbox))
     assert await restarted.tasks() == {}
     kept = await run_to_end(restarted, "t2")
     response = await restarted.call({"type": "PRUNE_SANDBOXES"})
@@ -115,5 +116,5 @@ async def test_a_filling_disk_collects_early(make_agent, tmp_path: Path) -> None
         await asyncio.sleep(0)  # a week to go: nothing is due yet
         assert sandbox.exists()
         fill_to(disk, 0.93)
-        await eventually(lambda: not sandbox.exists())
+        await eventually(lambda: gone(sandbox))
         stop_agent(agent.process)
