@@ -29,6 +29,7 @@ import pytest
 from tests.docker.waiting import text, until
 
 from .conftest import RunningAgent, stop_agent
+from .recordio import next_event, next_task_update
 from .test_executors import MESOS, executor_task, states
 
 pytest.importorskip("dockyard_mesos")
@@ -38,6 +39,7 @@ WAIT_FOR_GO = "while [ ! -f go ]; do sleep 0.05; done"
 SAVE_TOKEN = 'printf %s "${MESOS_EXECUTOR_AUTHENTICATION_TOKEN-unset}" > token; ' + WAIT_FOR_GO
 Claims = dict[str, str]
 FINISHED = ["TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"]
+RUNNING_TWICE = ["TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "TASK_RUNNING", "TASK_FINISHED"]
 
 
 def launch(task_id: str, executor_id: str, command: str = WAIT_FOR_GO, **kwargs: Any) -> Any:
@@ -91,13 +93,13 @@ async def two_executors(make_agent: Any, key_file: Path) -> tuple[RunningAgent, 
     return agent, ex1, ex2
 
 
-async def finish(agent: RunningAgent, *task_ids: str) -> None:
-    """Let the tasks end; they end as if nothing had happened."""
+async def finish(agent: RunningAgent, *task_ids: str, expected: list[str] = FINISHED) -> None:
+    """Let the tasks end; unless told otherwise, they end as if nothing had happened."""
     for task_id in task_ids:
         task = (await agent.tasks())[task_id]
         (Path(task["sandbox_directory"]) / "go").touch()
         done = await agent.wait_for_state(task_id, "TASK_FINISHED", "TASK_FAILED", "TASK_LOST")
-        assert states(done) == FINISHED, task_id
+        assert states(done) == expected, task_id
 
 
 def executor_call(kind: str, executor_id: str, **body: Any) -> dict[str, Any]:
@@ -117,6 +119,22 @@ async def post(
         f"{agent.url}/api/v1/executor", json=body, headers=headers
     ) as response:
         return response.status, await response.text()
+
+
+async def recorded(
+    agent: RunningAgent, body: dict[str, Any], headers: dict[str, str]
+) -> dict[str, Any]:
+    """The status an accepted UPDATE became, once the agent published it (and so recorded it)."""
+    message = body["update"]["status"]["message"]
+    async with agent.session.post(f"{agent.url}/api/v1", json={"type": "SUBSCRIBE"}) as stream:
+        await next_event(stream)  # SUBSCRIBED: the stream is open
+        assert (await post(agent, body, headers))[0] == 202
+        async with asyncio.timeout(30):
+            while (status := await next_task_update(stream)).get("message") != message:
+                pass
+    task = (await agent.tasks())[status["task_id"]["value"]]
+    assert task["statuses"][-1] == status
+    return status
 
 
 def update(task_id: str, state: str, **fields: Any) -> dict[str, Any]:
@@ -179,16 +197,13 @@ async def test_an_executor_cannot_forge_what_the_agent_owns_in_a_status(
         message="still running",
     )
     body = executor_call("UPDATE", "ex1", update=forged)
-    assert (await post(agent, body, mint(key_file.read_bytes(), ex1)))[0] == 202
-    task = (await agent.tasks())["t1"]
-    staging, recorded = task["statuses"][0], task["statuses"][-1]
-    assert recorded["message"] == "still running"
-    assert recorded["agent_id"] == staging["agent_id"]
-    assert recorded["container_status"]["container_id"]["value"] == ex1["cid"]
-    assert recorded["executor_id"] == {"value": "ex1"}
-    assert recorded["source"] == "SOURCE_EXECUTOR"
-    (Path(task["sandbox_directory"]) / "go").touch()
-    await agent.wait_for_state("t1", "TASK_FINISHED")
+    status = await recorded(agent, body, mint(key_file.read_bytes(), ex1))
+    staging = (await agent.tasks())["t1"]["statuses"][0]
+    assert status["agent_id"] == staging["agent_id"]
+    assert status["container_status"]["container_id"]["value"] == ex1["cid"]
+    assert status["executor_id"] == {"value": "ex1"}
+    assert status["source"] == "SOURCE_EXECUTOR"
+    await finish(agent, "t1", expected=RUNNING_TWICE)
     await finish(agent, "t2")
 
 
@@ -223,10 +238,8 @@ async def test_without_executor_authentication_any_caller_is_the_executor(make_a
     await until(lambda: text(sandbox / "token") == "unset")
     assert not (agent.work_dir / "meta" / "executor_secret_key").exists()
     body = executor_call("UPDATE", "ex1", update=update("t1", "TASK_RUNNING", message="anyone"))
-    assert (await post(agent, body, {}))[0] == 202
-    assert (await agent.tasks())["t1"]["statuses"][-1]["message"] == "anyone"
-    (sandbox / "go").touch()
-    await agent.wait_for_state("t1", "TASK_FINISHED")
+    assert (await recorded(agent, body, {}))["source"] == "SOURCE_EXECUTOR"
+    await finish(agent, "t1", expected=RUNNING_TWICE)
 
 
 async def test_the_token_is_in_no_response_event_checkpoint_or_log(
