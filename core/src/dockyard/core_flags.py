@@ -100,6 +100,20 @@ def core_flag_set() -> FlagSet:
         help="Require authentication for HTTP endpoints that change state.",
     )
     flags.add(
+        "authenticate_http_executors",
+        BOOL,
+        default=True,
+        help="Require executors to authenticate to the executor API with the token in their "
+        "MESOS_EXECUTOR_AUTHENTICATION_TOKEN (on by default, unlike Mesos; turning it off "
+        "lets any local process pose as any executor).",
+    )
+    flags.add(
+        "executor_secret_key",
+        STRING,
+        help="Path to a file holding the key (at least 32 bytes) that signs executor tokens; "
+        "by default a key generated once and kept in <work_dir>/meta/executor_secret_key.",
+    )
+    flags.add(
         "recover",
         choice("reconnect", "cleanup"),
         default="reconnect",

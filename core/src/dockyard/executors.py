@@ -23,6 +23,7 @@ from dockyard.background import Background
 from dockyard.checkpoint import discard_partial_writes, read_json, write_json
 from dockyard.containers import ContainerConfig, LaunchError, RecoveredContainer
 from dockyard.dispatcher import Dispatcher, Stage, container_key
+from dockyard.executor_tokens import ExecutorClaims, executor_tokens, token_environment
 from dockyard.flags import Flags
 from dockyard.launch_config import LaunchConfigs
 from dockyard.ledger import Ledger, TaskRecord
@@ -125,6 +126,7 @@ class Executors:
         self.configs = configs
         self.background = background
         self.live: dict[str, ExecutorRecord] = {}
+        self.tokens = executor_tokens(flags, meta_dir)
 
     # -- persistence ----------------------------------------------------------
 
@@ -222,7 +224,12 @@ class Executors:
         )
 
     def config(self, executor: ExecutorRecord) -> ContainerConfig:
-        return self.configs.for_executor(executor, self.tasks_of(executor))
+        config = self.configs.for_executor(executor, self.tasks_of(executor))
+        assert executor.framework.id is not None
+        ids = (executor.framework.id.value, executor.executor.executor_id.value)
+        claims = ExecutorClaims(*ids, executor.container_id.value)
+        config.environment.update(token_environment(self.tokens, claims))
+        return config
 
     async def _launch(self, executor: ExecutorRecord) -> None:
         config = self.config(executor)
@@ -373,10 +380,13 @@ class Executors:
         if known or record.ending:
             self._acknowledge(executor, status)
             return
+        # The agent owns who and where an update comes from; the executor cannot forge it.
+        status.source = StatusSource.SOURCE_EXECUTOR
         status.agent_id = AgentID(value=self.configs.agent_id)
         status.executor_id = ExecutorID(value=record.executor_id)
         if status.container_status is None:
-            status.container_status = ContainerStatus(container_id=executor.container_id)
+            status.container_status = ContainerStatus()
+        status.container_status.container_id = executor.container_id
         durable = self.ledger.append(record, status)
         executor.in_flight.add(uuid)
 
