@@ -52,7 +52,7 @@ def launch(task_id: str, executor_id: str, command: str = WAIT_FOR_GO, **kwargs:
     return body
 
 
-def mint(key: bytes | None, claims: dict[str, Any], algorithm: str = "HS256") -> dict[str, str]:
+def mint(key: bytes, claims: dict[str, Any], algorithm: str = "HS256") -> dict[str, str]:
     return {"Authorization": f"Bearer {jwt.encode(claims, key, algorithm=algorithm)}"}
 
 
@@ -65,7 +65,7 @@ def forgeries(key: bytes, mine: Claims, others: Claims) -> list[tuple[str, dict[
         ("basic credentials", {"Authorization": basic}, 401),
         ("another key", mint(secrets.token_bytes(32), mine), 401),
         ("expired", mint(key, {**mine, "exp": int(time.time()) - 60}), 401),
-        ("unsigned", mint(None, mine, algorithm="none"), 401),
+        ("unsigned", mint(b"", mine, algorithm="none"), 401),
         ("claims missing", mint(key, {"fid": mine["fid"], "eid": mine["eid"]}), 401),
         ("another executor's", mint(key, others), 403),
         ("another framework's", mint(key, {**mine, "fid": "other"}), 403),
