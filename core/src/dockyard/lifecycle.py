@@ -130,12 +130,8 @@ class TaskLifecycle:
         if framework.id is None:
             framework.id = FrameworkID(value=DEFAULT_FRAMEWORK_ID)
         validate_task(task)
-        for known in self.ledger.accepted():
-            same = known.task.task_id == task.task_id and known.framework.id == framework.id
-            if same and not known.ending:
-                raise TaskConflictError(
-                    f"task.task_id: task '{task.task_id.value}' is already running"
-                )
+        if self.ledger.live(framework.id.value, task.task_id.value) is not None:
+            raise TaskConflictError(f"task.task_id: task '{task.task_id.value}' is already running")
         if task.container is None and self.flags.default_container_info is not None:
             task.container = copy.deepcopy(self.flags.default_container_info)
         container_id = ContainerID(value=str(uuid.uuid4()))

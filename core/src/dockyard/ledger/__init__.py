@@ -57,6 +57,10 @@ T = TypeVar("T")
 StatusListener = Callable[[TaskRecord, TaskStatus], None]
 
 
+def live_key(record: TaskRecord) -> tuple[str, str]:
+    return (record.framework_id, record.task.task_id.value)
+
+
 @dataclass(frozen=True)
 class Retention:
     """How many completed tasks stay in memory (and in GET_TASKS) per framework."""
@@ -104,6 +108,8 @@ class Ledger:
         self._store = LedgerStore(meta_dir / "ledger.sqlite", self.quarantine_dir)
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
         self._records: dict[str, TaskRecord] = {}
+        self._live: dict[tuple[str, str], TaskRecord] = {}
+        """Tasks not ending, by (framework id, task id): a task id runs once at a time."""
         self._completed: dict[str, _Completed] = {}
         self._listeners: list[StatusListener] = []
         self._pending: list[_Entry] = []
@@ -146,6 +152,8 @@ class Ledger:
         self._records[record.key] = record
         if record.terminal:
             self._completed_one(record)
+        else:
+            self._live[live_key(record)] = record
         return None
 
     def _quarantine(self, stored: StoredTask, problem: str) -> Damaged:
@@ -215,6 +223,7 @@ class Ledger:
                 f"{MAX_TASK_BYTES >> 20} MiB",
             )
         self._records[record.key] = record
+        self._live[live_key(record)] = record
         record.head_state = first.state
         entry = self._entry(record, first)
         entry.identity = identity
@@ -225,11 +234,14 @@ class Ledger:
             await entry.done
         except StorageError:
             self._records.pop(record.key, None)
+            self._live.pop(live_key(record), None)
             raise
 
     def append(self, record: TaskRecord, status: TaskStatus) -> asyncio.Future[None]:
         """Accept ``status``; the returned future completes once it is durable and published."""
         record.head_state = status.state
+        if status.state in TERMINAL_STATES and self._live.get(live_key(record)) is record:
+            del self._live[live_key(record)]
         entry = self._entry(record, status)
         if len(entry.status_text) > MAX_STATUS_BYTES:
             raise MessageError.at(
@@ -251,6 +263,10 @@ class Ledger:
     def accepted(self) -> list[TaskRecord]:
         """Every record in memory, also those whose launch is not yet durable."""
         return list(self._records.values())
+
+    def live(self, framework_id: str, task_id: str) -> TaskRecord | None:
+        """The task with this id that is not ending, launched or still being recorded."""
+        return self._live.get((framework_id, task_id))
 
     def _entry(self, record: TaskRecord, status: TaskStatus) -> _Entry:
         return _Entry(record, status=status, status_text=status_json(status))
