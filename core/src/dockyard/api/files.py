@@ -54,14 +54,16 @@ class FileIO:
 
     pool: ThreadPoolExecutor
     admitted: asyncio.Semaphore
+    prefixes: frozenset[PurePosixPath]
+    """The work dir as configured and as resolved: requested paths start with either."""
 
     async def run(self, path: str, call: Callable[[], T]) -> T:
         if self.admitted.locked():
             raise web.HTTPServiceUnavailable(text="Too many /files requests in progress; retry")
         async with self.admitted:
-            future = asyncio.get_running_loop().run_in_executor(self.pool, call)
             try:
-                return await asyncio.wait_for(future, IO_TIMEOUT)
+                async with asyncio.timeout(IO_TIMEOUT):
+                    return await asyncio.get_running_loop().run_in_executor(self.pool, call)
             except TimeoutError:
                 raise web.HTTPServiceUnavailable(
                     text=f"Timed out after {IO_TIMEOUT:g}s accessing '{path}'"
@@ -78,7 +80,9 @@ def setup(app: web.Application) -> None:
 
     async def pool(app: web.Application) -> AsyncIterator[None]:
         executor = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="files")
-        app[FILE_IO] = FileIO(executor, asyncio.Semaphore(IO_THREADS + IO_WAITING))
+        work_dir = app[AGENT].work_dir
+        prefixes = frozenset(PurePosixPath(p) for p in (work_dir.absolute(), work_dir.resolve()))
+        app[FILE_IO] = FileIO(executor, asyncio.Semaphore(IO_THREADS + IO_WAITING), prefixes)
         yield
         executor.shutdown(wait=False, cancel_futures=True)
 
@@ -106,8 +110,7 @@ def target_of(request: web.Request) -> Target:
     if "\0" in raw:
         raise web.HTTPBadRequest(text="'path' must not contain a NUL byte")
     shown = PurePosixPath(raw)
-    work_dir = request.app[AGENT].work_dir
-    for prefix in {PurePosixPath(work_dir.absolute()), PurePosixPath(os.path.realpath(work_dir))}:
+    for prefix in request.app[FILE_IO].prefixes:
         if shown.is_relative_to(prefix):
             parts = shown.relative_to(prefix).parts
             break
@@ -224,8 +227,11 @@ def chunk(offset: int, length: int) -> Callable[[Path, Target], tuple[bytes, int
             if stat.S_ISDIR(status.st_mode):
                 raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
             with beneath.closing(beneath.reopen(found, os.O_RDONLY | os.O_NONBLOCK)) as fd:
+                size = os.fstat(fd).st_size
                 if offset == -1:
-                    return b"", os.fstat(fd).st_size
+                    return b"", size
+                if offset >= size:  # pread would refuse offsets near 2^63
+                    return b"", offset
                 return os.pread(fd, length, offset), offset
 
     return read_chunk
