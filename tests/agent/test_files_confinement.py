@@ -5,12 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
-import tempfile
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +14,10 @@ import pytest
 
 from tests.mesos.harness import until
 
-from .conftest import RunningAgent
+from .conftest import RunningAgent, needs_root
 
 pytest.importorskip("dockyard_mesos")
 
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="tasks run as nobody: needs root")
 
 MESOS = "--containerizers=mesos"
 PYTHON = "/usr/bin/python3"
@@ -50,17 +45,6 @@ def launch(task_id: str, command: str, **command_fields: Any) -> dict[str, Any]:
         "command": {"value": command, **command_fields},
     }
     return {"type": "LAUNCH_TASK", "launch_task": {"task": task}}
-
-
-@pytest.fixture
-def public_dir() -> Iterator[Path]:
-    """A directory ``nobody`` can traverse (pytest's tmp dirs are private to root)."""
-    directory = Path(tempfile.mkdtemp(prefix="dockyard-files-"))
-    directory.chmod(0o755)
-    try:
-        yield directory
-    finally:
-        shutil.rmtree(directory)
 
 
 @pytest.fixture
@@ -110,17 +94,17 @@ async def test_symlink_swaps_never_leak_a_file_outside_the_sandbox(
             status, body = await get(agent, "read", path=f"{sandbox}/real/secret")
             if secret in body:
                 outcomes["leaked"] += 1
-            elif status == 200:
-                assert "harmless" in body, body
+            elif status == 200 and "harmless" in body:
                 outcomes["sandbox file"] += 1
-            else:
-                assert status in (403, 404), (status, body)
+            elif status in (403, 404):
                 outcomes["refused"] += 1
+            else:
+                outcomes[f"HTTP {status}: {body[:80]}"] += 1
 
     async with asyncio.timeout(120):
         await asyncio.gather(*(reader() for _ in range(CONCURRENT_READS)))
-    assert sum(outcomes.values()) == READS
     assert outcomes["leaked"] == 0, outcomes
+    assert outcomes["sandbox file"] + outcomes["refused"] == READS, outcomes
     assert outcomes["sandbox file"], f"no read got the sandbox file: {outcomes}"
     assert outcomes["refused"], f"no read met the swapped-in link: {outcomes}"
 
