@@ -1,8 +1,9 @@
 """One fetch: every URI of a CommandInfo into a sandbox, in order, downloads in parallel.
 
-Each distinct URI value is obtained once (from the cache, or downloaded into a hidden staging
-directory of the sandbox), all of them concurrently; then the URIs are put in place one by
-one in the order given, so a later URI overwrites an earlier one as the task author expects.
+Each distinct URI value is obtained once (from the cache, or downloaded into a root-only
+staging directory beside the sandbox), all of them concurrently; then the URIs are put in
+place one by one in the order given, so a later URI overwrites an earlier one as the task
+author expects.
 """
 
 from __future__ import annotations
