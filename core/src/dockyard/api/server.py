@@ -47,8 +47,7 @@ def create_app(
     app[READY] = asyncio.Event()
     app.router.add_post("/api/v1", operator.handle)
     app.router.add_post("/api/v1/executor", executor.handle)
-    app.router.add_get("/files/browse", files.browse)
-    app.router.add_get("/files/read", files.read)
+    files.setup(app)
     app.router.add_get("/metrics/snapshot", metrics.metrics_snapshot)
     app.router.add_get("/metrics", metrics.prometheus)
     return app
