@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,20 @@ TERMINAL = frozenset(
         "TASK_DROPPED",
     }
 )
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="tasks run as nobody: needs root")
+
+
+@pytest.fixture
+def public_dir() -> Iterator[Path]:
+    """A directory ``nobody`` can traverse (pytest's tmp dirs are private to root)."""
+    directory = Path(tempfile.mkdtemp(prefix="dockyard-agent-"))
+    directory.chmod(0o755)
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory)
 
 
 @dataclass

@@ -4,7 +4,9 @@ It runs each task's ``data`` (base64 of a shell command) with ``/bin/sh -c`` and
 reports TASK_STARTING, TASK_RUNNING and the terminal state. With
 MESOS_CHECKPOINT=1 it survives an agent restart: it reconnects with backoff and
 resubscribes with its unacknowledged updates. A task whose command is ``crash``
-makes the executor exit at once (to test executor crashes).
+makes the executor exit at once (to test executor crashes). Like Mesos's executor
+libraries, it authenticates every call with MESOS_EXECUTOR_AUTHENTICATION_TOKEN
+when the agent gave it one.
 """
 
 import base64
@@ -25,6 +27,9 @@ ENDPOINT = os.environ["MESOS_AGENT_ENDPOINT"]
 FRAMEWORK_ID = {"value": os.environ["MESOS_FRAMEWORK_ID"]}
 EXECUTOR_ID = {"value": os.environ["MESOS_EXECUTOR_ID"]}
 CHECKPOINT = os.environ.get("MESOS_CHECKPOINT") == "1"
+HEADERS = {"Content-Type": "application/json"}
+if "MESOS_EXECUTOR_AUTHENTICATION_TOKEN" in os.environ:
+    HEADERS["Authorization"] = f"Bearer {os.environ['MESOS_EXECUTOR_AUTHENTICATION_TOKEN']}"
 
 lock = threading.Lock()
 unacknowledged: dict[str, dict[str, Any]] = {}  # uuid (base64) -> update
@@ -37,9 +42,7 @@ def post(body: dict[str, Any]) -> int:
     host, port = ENDPOINT.rsplit(":", 1)
     connection = http.client.HTTPConnection(host, int(port), timeout=10)
     try:
-        connection.request(
-            "POST", "/api/v1/executor", json.dumps(body), {"Content-Type": "application/json"}
-        )
+        connection.request("POST", "/api/v1/executor", json.dumps(body), HEADERS)
         response = connection.getresponse()
         response.read()
         status: int = response.status
@@ -119,10 +122,7 @@ def subscribe() -> None:
             "unacknowledged_updates": list(unacknowledged.values()),
         }
     connection.request(
-        "POST",
-        "/api/v1/executor",
-        json.dumps(call("SUBSCRIBE", subscribe=body)),
-        {"Content-Type": "application/json"},
+        "POST", "/api/v1/executor", json.dumps(call("SUBSCRIBE", subscribe=body)), HEADERS
     )
     response = connection.getresponse()
     if response.status != 200:

@@ -271,3 +271,29 @@ async def test_sigterm_shuts_down_cleanly_and_leaves_tasks_running(make_agent) -
         os.kill(pid, 0)  # still alive
     finally:
         os.kill(pid, signal.SIGKILL)
+
+
+async def test_max_completion_time_kills_at_once_without_task_killing(make_agent) -> None:
+    """Mesos's executors: TASK_FAILED with no TASK_KILLING, and no grace period."""
+    agent: RunningAgent = await make_agent("--containerizers=mesos")
+    body = launch(
+        "slow",
+        "trap '' TERM; sleep 600",
+        max_completion_time={"nanoseconds": 200_000_000},
+        kill_policy={"grace_period": {"nanoseconds": 600 * 10**9}},
+    )
+    body["launch_task"]["framework_info"] = {
+        "user": "root",
+        "name": "fw",
+        "id": {"value": "fw"},
+        "capabilities": [{"type": "TASK_KILLING_STATE"}],
+    }
+    assert (await agent.call(body)).status == 202
+    task = await agent.wait_for_state("slow", *TERMINAL)
+    assert [s["state"] for s in task["statuses"]] == [
+        "TASK_STAGING",
+        "TASK_STARTING",
+        "TASK_RUNNING",
+        "TASK_FAILED",
+    ]
+    assert task["statuses"][-1]["reason"] == "REASON_MAX_COMPLETION_TIME_REACHED"

@@ -135,7 +135,8 @@ async def test_an_executor_ignoring_shutdown_is_killed_after_the_grace_period(
 
 
 async def test_unknown_executor_and_bad_updates_are_refused(make_agent) -> None:
-    agent: RunningAgent = await make_agent(MESOS)
+    """Without executor authentication (``test_executor_auth.py`` has the calls with it)."""
+    agent: RunningAgent = await make_agent(MESOS, "--no-authenticate_http_executors")
     base = {"framework_id": {"value": "fw"}, "executor_id": {"value": "ghost"}}
     async with agent.session.post(
         f"{agent.url}/api/v1/executor", json={**base, "type": "SUBSCRIBE", "subscribe": {}}
@@ -148,6 +149,13 @@ async def test_unknown_executor_and_bad_updates_are_refused(make_agent) -> None:
     ) as r:
         assert r.status == 400
         assert "uuid" in await r.text()
+    resent = {"unacknowledged_updates": [{"status": status}]}
+    async with agent.session.post(
+        f"{agent.url}/api/v1/executor",
+        json={**base, "type": "SUBSCRIBE", "subscribe": resent},
+    ) as r:
+        assert r.status == 400
+        assert "subscribe.unacknowledged_updates[0].status.uuid" in await r.text()
 
 
 async def test_a_checkpointing_executor_survives_an_agent_restart(make_agent) -> None:

@@ -8,21 +8,16 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
-import shutil
 import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import RunningAgent
+from .conftest import RunningAgent, needs_root
 
-pytestmark = [
-    pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a task as nobody"),
-]
+pytestmark = [pytest.mark.root, needs_root]
 
 ATTEMPTS = {
     "own sandbox": "touch mine",
@@ -39,20 +34,10 @@ ATTEMPTS = {
     "slaves/": "touch ../../../../../../../intruder",
     "meta/ listing": "ls {work_dir}/meta",
     "meta/agent_id": "cat {work_dir}/meta/agent_id",
-    "meta/tasks/": "ls {work_dir}/meta/tasks",
+    "meta/plugins/": "ls {work_dir}/meta/plugins",
+    "meta/ledger.sqlite": "cat {work_dir}/meta/ledger.sqlite",
 }
 ALLOWED = {"own sandbox", "own stdout", "own fetched file"}
-
-
-@pytest.fixture
-def shared_dir() -> Iterator[Path]:
-    """A directory every user can traverse (pytest's tmp dirs are root-only)."""
-    directory = Path(tempfile.mkdtemp(prefix="dockyard-permissions-"))
-    directory.chmod(0o755)
-    try:
-        yield directory
-    finally:
-        shutil.rmtree(directory)
 
 
 @contextlib.contextmanager
@@ -82,9 +67,9 @@ def launch_as_nobody(task_id: str, script: str, uri: str) -> dict[str, Any]:
     return {"type": "LAUNCH_TASK", "launch_task": {"task": task}}
 
 
-async def test_a_task_owns_its_sandbox_and_nothing_above_it(make_agent, shared_dir):
-    work_dir = shared_dir / "work"
-    origin = shared_dir / "fetched.txt"
+async def test_a_task_owns_its_sandbox_and_nothing_above_it(make_agent, public_dir):
+    work_dir = public_dir / "work"
+    origin = public_dir / "fetched.txt"
     origin.write_text("fetched\n")
     origin.chmod(0o644)
     with umask(0):  # the agent must not depend on its umask
@@ -117,9 +102,9 @@ async def test_a_task_owns_its_sandbox_and_nothing_above_it(make_agent, shared_d
     meta = work_dir / "meta"
     assert mode(meta) == 0o700
     assert mode(meta / "agent_id") == 0o644
-    checkpoints = list((meta / "tasks").glob("*.json"))
-    assert checkpoints
-    assert {mode(checkpoint) for checkpoint in checkpoints} == {0o600}
+    ledger = list(meta.glob("ledger.sqlite*"))
+    assert ledger
+    assert {mode(path) for path in ledger} == {0o600}
 
 
 def mode(path: Path) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ from dockyard.agent import Agent, TaskConflictError
 from dockyard.containers import StartupError
 from dockyard.core_flags import core_flag_set
 from dockyard.host import PluginHost
+from dockyard.ledger import TaskRecord
 from dockyard.messages import (
     CommandInfo,
     DurationInfo,
@@ -29,7 +29,6 @@ from dockyard.messages import (
     VariableType,
     load,
 )
-from dockyard.taskstore import TaskRecord
 
 from .scripted import ScriptedContainerizer, host_with
 
@@ -213,7 +212,7 @@ async def test_invalid_task_creates_nothing(scripted) -> None:
         await agent.launch_task(a_task("../escape"))
     assert agent.tasks() == []
     assert not (agent.work_dir / "slaves").exists()
-    assert list(agent.store.directory.glob("*")) == []
+    assert agent.ledger.accepted() == []
 
 
 async def test_a_running_task_id_cannot_be_reused(scripted) -> None:
@@ -252,10 +251,11 @@ async def test_secrets_never_reach_the_checkpoint(scripted) -> None:
     task = a_task(command=CommandInfo(value="true", environment=Environment(variables=[secret])))
     record = await agent.launch_task(task)
     await settle(agent, record, TaskState.TASK_RUNNING)
-    text = agent.store.path_of(record).read_text()
-    assert "hunter2" not in text
-    assert "aHVudGVyMg" not in text  # base64 of the secret
-    assert json.loads(text)["task"]["task_id"] == {"value": "t1"}
+    await agent.stop()
+    stored = b"".join(path.read_bytes() for path in (agent.meta_dir).glob("ledger.sqlite*"))
+    assert b"hunter2" not in stored
+    assert b"aHVudGVyMg" not in stored  # base64 of the secret
+    assert b'"task_id":{"value":"t1"}' in stored
 
 
 async def test_agent_id_is_created_once(tmp_path: Path) -> None:
@@ -309,11 +309,15 @@ async def test_recovery_fails_tasks_of_a_containerizer_no_longer_enabled(tmp_pat
     await second.stop()
 
 
-async def test_checkpoint_round_trips_a_record(scripted) -> None:
-    agent, _ = scripted
+async def test_checkpoint_round_trips_a_record(tmp_path: Path) -> None:
+    agent = make_agent(tmp_path, host_with(a=ScriptedContainerizer()), "--containerizers=a")
+    await agent.start()
     record = await agent.launch_task(a_task())
     await settle(agent, record, TaskState.TASK_RUNNING)
-    (loaded,) = agent.store.load_all()
+    await agent.stop()
+    reopened = make_agent(tmp_path, host_with(a=ScriptedContainerizer()), "--containerizers=a")
+    assert reopened.ledger.open() == ([], None)
+    (loaded,) = reopened.ledger.tasks()
     assert loaded.task.task_id == record.task.task_id
     assert [s.uuid for s in loaded.statuses] == [s.uuid for s in record.statuses]
     assert loaded.handle == {"scripted": record.container_id.value}

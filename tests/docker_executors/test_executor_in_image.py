@@ -39,6 +39,28 @@ async def test_executor_in_an_image_runs_a_task(
     assert inspect["HostConfig"]["NetworkMode"] == "host"
 
 
+async def test_executor_in_an_image_authenticates_with_its_token(
+    start_agent: StartAgent, debian_image: str, agent_containers: AgentContainers, tmp_path: Path
+) -> None:
+    """The token is in the container's environment (as ``docker inspect`` shows to whoever
+    holds the Docker socket, as with Mesos) and in none of the agent's files or its log."""
+    agent = await start_agent()
+    await agent.call(executor_task("t1", "true", debian_image))
+    task = await agent.wait_for_state("t1", "TASK_FINISHED", "TASK_FAILED")
+    assert states(task) == FINISHED, "it subscribed and updated with its token"
+    environment = agent_containers.inspect(task["container_id"]["value"])["Config"]["Env"]
+    (token,) = [
+        entry.partition("=")[2]
+        for entry in environment
+        if entry.startswith("MESOS_EXECUTOR_AUTHENTICATION_TOKEN=")
+    ]
+    signature = token.rsplit(".", 1)[1].encode()
+    stop_agent(agent.process)
+    for path in (agent.work_dir / "meta").rglob("*"):
+        assert not path.is_file() or signature not in path.read_bytes(), path
+    assert signature not in (tmp_path / "agent-0.log").read_bytes()
+
+
 @pytest.mark.parametrize("ends", ["while the agent is down", "after the restart"])
 async def test_executor_in_an_image_survives_an_agent_sigkill(
     start_agent: StartAgent, debian_image: str, agent_containers: AgentContainers, ends: str

@@ -6,9 +6,11 @@ outside the test's temporary directory changes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -71,11 +73,11 @@ def task(task_id: str, **fields: object) -> str:
 
 def containerizer_of(work_dir: Path, task_id: str) -> str:
     """Who ran the task, as the agent checkpointed it."""
-    for path in (work_dir / "meta" / "tasks").glob("*.json"):
-        record = json.loads(path.read_text())
-        if record["task"]["task_id"]["value"] == task_id:
-            return str(record["containerizer"])
-    raise AssertionError(f"no checkpoint for {task_id}")
+    with contextlib.closing(sqlite3.connect(work_dir / "meta" / "ledger.sqlite")) as ledger:
+        row = ledger.execute("SELECT progress FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+    if row is None:
+        raise AssertionError(f"no record of {task_id} in the ledger")
+    return str(json.loads(row[0])["containerizer"])
 
 
 @pytest.mark.slow
@@ -125,7 +127,7 @@ def test_without_the_package_hello_is_a_start_up_error(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "Unknown containerizer(s) in --containerizers: hello; installed:" in result.stderr
-    assert not (tmp_path / "meta" / "tasks").exists()
+    assert not (tmp_path / "meta" / "ledger.sqlite").exists()
 
 
 @pytest.mark.slow

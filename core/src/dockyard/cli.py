@@ -24,9 +24,9 @@ from dockyard.core_flags import core_flag_set
 from dockyard.discovery import CONTAINERIZERS, FETCHERS
 from dockyard.flags import BOOL, FlagError, Flags, FlagSet
 from dockyard.host import PluginHost
+from dockyard.ledger import TaskRecord
 from dockyard.messages import MessageError, TaskInfo, TaskState, TaskStatus, dumps, loads
 from dockyard.statuses import exit_code
-from dockyard.taskstore import TaskRecord
 from dockyard.validation import validate_task
 
 USAGE = """\

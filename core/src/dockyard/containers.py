@@ -48,7 +48,7 @@ class ContainerConfig:
     limits: dict[str, Scalar] = field(default_factory=dict)
     sandbox: Path
     user: str | None = None
-    environment: dict[str, str] = field(default_factory=dict)
+    environment: dict[str, str] = field(default_factory=dict, repr=False)
     kill_grace_period: timedelta | None = None
     task_info: TaskInfo | None = None
     executor_info: ExecutorInfo | None = None

@@ -9,6 +9,7 @@ from pathlib import Path
 from dockyard.flags import (
     BOOL,
     DURATION,
+    FLOAT,
     INT,
     JSON,
     STRING,
@@ -99,6 +100,20 @@ def core_flag_set() -> FlagSet:
         help="Require authentication for HTTP endpoints that change state.",
     )
     flags.add(
+        "authenticate_http_executors",
+        BOOL,
+        default=True,
+        help="Require executors to authenticate to the executor API with the token in their "
+        "MESOS_EXECUTOR_AUTHENTICATION_TOKEN (on by default, unlike Mesos; turning it off "
+        "lets any local process pose as any executor).",
+    )
+    flags.add(
+        "executor_secret_key",
+        STRING,
+        help="Path to a file holding the key (at least 32 bytes) that signs executor tokens; "
+        "by default a key generated once and kept in <work_dir>/meta/executor_secret_key.",
+    )
+    flags.add(
         "recover",
         choice("reconnect", "cleanup"),
         default="reconnect",
@@ -109,5 +124,38 @@ def core_flag_set() -> FlagSet:
         "executor_environment_variables",
         STRING_MAP,
         help="JSON object of string values: the base environment of every task.",
+    )
+    flags.add(
+        "max_completed_executors_per_framework",
+        INT,
+        default=150,
+        help="Completed executors (a command task is its own) of each framework kept in "
+        "memory and in GET_TASKS; older ones stay on disk until their sandbox is collected.",
+    )
+    flags.add(
+        "max_completed_tasks_per_framework",
+        INT,
+        default=1000,
+        help="Completed tasks of each framework kept in memory and in GET_TASKS.",
+    )
+    flags.add(
+        "gc_delay",
+        DURATION,
+        default="1weeks",
+        help="How long after a container ended its sandbox (and its tasks' records) is "
+        "removed; sooner as the disk fills (see --gc_disk_headroom).",
+    )
+    flags.add(
+        "gc_disk_headroom",
+        FLOAT,
+        default=0.1,
+        help="Fraction of the work_dir's disk to keep free: sandboxes may live "
+        "gc_delay * max(0, 1 - headroom - disk usage).",
+    )
+    flags.add(
+        "disk_watch_interval",
+        DURATION,
+        default="1mins",
+        help="How often the work_dir's disk usage is checked for garbage collection.",
     )
     return flags

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from dockyard.background import Background
 from dockyard.containers import (
     ContainerConfig,
     Launched,
@@ -93,14 +94,24 @@ DESTROYED_WHILE_LAUNCHING = "Container was destroyed while launching"
 
 
 class Dispatcher:
-    def __init__(self, host: PluginHost, containerizers: Sequence[str], fetchers: Sequence[str]):
+    def __init__(self, host: PluginHost, background: Background) -> None:
         self.host = host
+        self.background = background
+        self.containerizers: list[str] = []
+        self.fetchers: list[str] = []
+        self._entries: dict[str, _Entry] = {}
+
+    def enable(self, containerizers: Sequence[str], fetchers: Sequence[str]) -> None:
+        """The plugins to use, containerizers in the order they are tried."""
         self.containerizers = list(containerizers)
         self.fetchers = list(fetchers)
-        self._entries: dict[str, _Entry] = {}
 
     def containers(self) -> list[ContainerID]:
         return [entry.container_id for entry in self._entries.values()]
+
+    def knows(self, key: str) -> bool:
+        """Whether the container (by its :func:`container_key`) is launching or running."""
+        return key in self._entries
 
     def containerizer_of(self, container_id: ContainerID) -> str | None:
         entry = self._entries.get(container_key(container_id))
@@ -124,6 +135,7 @@ class Dispatcher:
             raise AlreadyLaunchedError(f"Container {key} already launched")
         entry = _Entry(config.container_id)
         self._entries[key] = entry
+        # awaited right here, so owned by the caller (itself background work)
         entry.launching = asyncio.create_task(self._launch(entry, config, observe))
         try:
             launched = await entry.launching
@@ -137,7 +149,7 @@ class Dispatcher:
         if entry.state is _State.DESTROYING:
             raise LaunchError(DESTROYED_WHILE_LAUNCHING)
         entry.state = _State.LAUNCHED
-        entry.watching = asyncio.create_task(self._watch(entry))
+        entry.watching = self.background.spawn(self._watch(entry))
         return launched
 
     async def _launch(
@@ -257,14 +269,15 @@ class Dispatcher:
         return await self.host.kill(containerizer, container_id, signal)
 
     async def recover(self, containers: Mapping[str, Sequence[RecoveredContainer]]) -> set[str]:
-        """Offer each enabled containerizer the containers it launched; return claimed keys."""
-        names = [name for name in self.containerizers if name in containers]
+        """Offer every enabled containerizer the containers it launched (maybe none: it
+        still learns that anything else of this agent is an orphan); return claimed keys."""
+        names = list(self.containerizers)
         results = await asyncio.gather(
-            *(self.host.recover(name, containers[name]) for name in names)
+            *(self.host.recover(name, containers.get(name, [])) for name in names)
         )
         claimed: set[str] = set()
         for name, ids in zip(names, results, strict=True):
-            offered = {container_key(c.config.container_id) for c in containers[name]}
+            offered = {container_key(c.config.container_id) for c in containers.get(name, [])}
             for container_id in ids:
                 key = container_key(container_id)
                 if key not in offered:
@@ -272,6 +285,6 @@ class Dispatcher:
                     continue
                 entry = _Entry(container_id, state=_State.LAUNCHED, containerizer=name)
                 self._entries[key] = entry
-                entry.watching = asyncio.create_task(self._watch(entry))
+                entry.watching = self.background.spawn(self._watch(entry))
                 claimed.add(key)
         return claimed

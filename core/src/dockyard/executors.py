@@ -16,12 +16,17 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dockyard import recordio
+from dockyard.background import Background
 from dockyard.checkpoint import discard_partial_writes, read_json, write_json
 from dockyard.containers import ContainerConfig, LaunchError, RecoveredContainer
-from dockyard.dispatcher import Stage, container_key
+from dockyard.dispatcher import Dispatcher, Stage, container_key
+from dockyard.executor_tokens import ExecutorClaims, executor_tokens, token_environment
+from dockyard.flags import Flags
+from dockyard.launch_config import LaunchConfigs
+from dockyard.ledger import Ledger, TaskRecord
 from dockyard.messages import (
     AgentID,
     AgentInfo,
@@ -48,12 +53,8 @@ from dockyard.messages import (
 )
 from dockyard.redaction import redact_secrets
 from dockyard.sandbox import create_sandbox, task_sandbox
-from dockyard.statuses import KillCause
-from dockyard.taskstore import TaskRecord
+from dockyard.statuses import KillCause, agent_status
 from dockyard.units import format_duration
-
-if TYPE_CHECKING:
-    from dockyard.agent import Agent
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,8 @@ class ExecutorRecord:
     subscribed: asyncio.Event = field(default_factory=asyncio.Event)
     shutting_down: bool = False
     ending: Ending | None = None
+    in_flight: set[bytes] = field(default_factory=set)
+    """uuids of updates accepted but not yet durable (a resent one is not taken twice)."""
 
     @property
     def key(self) -> str:
@@ -104,10 +107,26 @@ class ExecutorRecord:
 class Executors:
     """Launches executors, feeds them tasks, and records what they report."""
 
-    def __init__(self, agent: Agent) -> None:
-        self.agent = agent
-        self.directory = agent.meta_dir / "executors"
+    def __init__(
+        self,
+        *,
+        flags: Flags,
+        work_dir: Path,
+        meta_dir: Path,
+        ledger: Ledger,
+        dispatcher: Dispatcher,
+        configs: LaunchConfigs,
+        background: Background,
+    ) -> None:
+        self.flags = flags
+        self.work_dir = work_dir
+        self.directory = meta_dir / "executors"
+        self.ledger = ledger
+        self.dispatcher = dispatcher
+        self.configs = configs
+        self.background = background
         self.live: dict[str, ExecutorRecord] = {}
+        self.tokens = executor_tokens(flags, meta_dir)
 
     # -- persistence ----------------------------------------------------------
 
@@ -151,44 +170,53 @@ class Executors:
     def tasks_of(self, executor: ExecutorRecord) -> list[TaskRecord]:
         return [
             record
-            for record in self.agent.tasks()
-            if record.container_id == executor.container_id and not record.terminal
+            for record in self.ledger.tasks()
+            if record.container_id == executor.container_id and not record.ending
         ]
 
-    def place(self, record: TaskRecord) -> ExecutorRecord:
-        """Assign a new task to its executor, launching the executor if needed.
+    def assign(self, record: TaskRecord) -> tuple[ExecutorRecord, bool]:
+        """Give a new task its executor (a new one when none runs); True if it is new.
 
-        The caller records TASK_STAGING, then calls :meth:`deliver` if the executor
-        has already subscribed; otherwise the task goes out when it subscribes.
+        The caller records TASK_STAGING, then calls :meth:`start` for a new executor,
+        or :meth:`deliver` if the executor has already subscribed; otherwise the task
+        goes out when it subscribes.
         """
         task = record.task
         assert task.executor is not None
-        assert record.framework.id is not None
-        key = f"{record.framework.id.value}/{task.executor.executor_id.value}"
+        key = f"{record.framework_id}/{task.executor.executor_id.value}"
         executor = self.live.get(key)
+        new = executor is None
         if executor is None:
             info = copy.deepcopy(task.executor)
-            if info.container is None and self.agent.flags.default_container_info is not None:
-                info.container = copy.deepcopy(self.agent.flags.default_container_info)
+            if info.container is None and self.flags.default_container_info is not None:
+                info.container = copy.deepcopy(self.flags.default_container_info)
             container_id = ContainerID(value=str(uuid.uuid4()))
             executor = ExecutorRecord(
                 executor=info,
                 framework=record.framework,
                 container_id=container_id,
                 sandbox=task_sandbox(
-                    self.agent.work_dir,
-                    self.agent.agent_id,
-                    record.framework.id.value,
+                    self.work_dir,
+                    self.configs.agent_id,
+                    record.framework_id,
                     info.executor_id.value,
                     container_id.value,
                 ),
             )
             self.live[key] = executor
-            self.agent.spawn(self._launch(executor))
         record.container_id = executor.container_id
         record.sandbox = executor.sandbox
         record.executor_id = executor.executor.executor_id.value
-        return executor
+        return executor, new
+
+    def start(self, executor: ExecutorRecord) -> None:
+        """Launch a new executor (its first task is recorded)."""
+        self.background.spawn(self._launch(executor))
+
+    def abandon(self, executor: ExecutorRecord) -> None:
+        """Forget a new executor whose first task could not be recorded."""
+        if self.live.get(executor.key) is executor and not self.tasks_of(executor):
+            del self.live[executor.key]
 
     def deliver(self, executor: ExecutorRecord, record: TaskRecord) -> None:
         executor.send(
@@ -196,53 +224,12 @@ class Executors:
         )
 
     def config(self, executor: ExecutorRecord) -> ContainerConfig:
-        info = executor.executor
-        assert info.command is not None
+        config = self.configs.for_executor(executor, self.tasks_of(executor))
         assert executor.framework.id is not None
-        flags = self.agent.flags
-        grace = self.grace_period(executor)
-        environment = dict(flags.executor_environment_variables or {})
-        environment.update(
-            MESOS_FRAMEWORK_ID=executor.framework.id.value,
-            MESOS_EXECUTOR_ID=info.executor_id.value,
-            MESOS_DIRECTORY=str(executor.sandbox),
-            MESOS_SLAVE_ID=self.agent.agent_id,
-            MESOS_AGENT_ID=self.agent.agent_id,
-            MESOS_CHECKPOINT="1" if executor.framework.checkpoint else "0",
-            MESOS_HTTP_COMMAND_EXECUTOR="0",
-            MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD=format_duration(grace),
-        )
-        if executor.framework.checkpoint:
-            environment["MESOS_RECOVERY_TIMEOUT"] = "15mins"
-            environment["MESOS_SUBSCRIPTION_BACKOFF_MAX"] = format_duration(
-                flags.executor_reregistration_timeout
-            )
-        if self.agent.endpoint:
-            environment["MESOS_AGENT_ENDPOINT"] = self.agent.endpoint
-        resources = list(info.resources)
-        for record in self.tasks_of(executor):
-            resources.extend(record.task.resources)
-        user = info.command.user or executor.framework.user
-        return ContainerConfig(
-            container_id=executor.container_id,
-            command=info.command,
-            container_info=info.container,
-            resources=resources,
-            sandbox=executor.sandbox,
-            user=user if self.agent.may_switch_user() and user else None,
-            environment=environment,
-            kill_grace_period=grace,
-            executor_info=info,
-            framework_info=executor.framework,
-        )
-
-    def grace_period(self, executor: ExecutorRecord) -> timedelta:
-        if executor.executor.shutdown_grace_period is not None:
-            return timedelta(
-                microseconds=executor.executor.shutdown_grace_period.nanoseconds / 1000
-            )
-        grace: timedelta = self.agent.flags.executor_shutdown_grace_period
-        return grace
+        ids = (executor.framework.id.value, executor.executor.executor_id.value)
+        claims = ExecutorClaims(*ids, executor.container_id.value)
+        config.environment.update(token_environment(self.tokens, claims))
+        return config
 
     async def _launch(self, executor: ExecutorRecord) -> None:
         config = self.config(executor)
@@ -252,10 +239,10 @@ class Executors:
                 executor.containerizer = containerizer
                 self._save(executor)
 
-        timeout: timedelta = self.agent.flags.executor_registration_timeout
+        timeout: timedelta = self.flags.executor_registration_timeout
         try:
             create_sandbox(executor.sandbox, config.user)
-            launched = await self.agent.dispatcher.launch(config, observe=observe)
+            launched = await self.dispatcher.launch(config, observe=observe)
         except Exception as error:
             if not isinstance(error, LaunchError):
                 log.exception("launch of executor %s failed", executor.key)
@@ -283,10 +270,10 @@ class Executors:
     async def _destroy(self, executor: ExecutorRecord, ending: Ending) -> None:
         """Destroy the executor's container; its tasks end as ``ending`` says once it is gone."""
         executor.ending = ending
-        await self.agent.dispatcher.destroy(executor.container_id, timedelta(0))
+        await self.dispatcher.destroy(executor.container_id, timedelta(0))
 
     def _follow(self, executor: ExecutorRecord) -> None:
-        ended = self.agent.dispatcher.ended(executor.container_id)
+        ended = self.dispatcher.ended(executor.container_id)
 
         async def follow() -> None:
             termination = None if ended is None else await asyncio.shield(ended)
@@ -299,7 +286,7 @@ class Executors:
             self._fail_tasks(executor, ending.reason, ending.message, ending.state)
             self._ended(executor)
 
-        self.agent.spawn(follow())
+        self.background.spawn(follow())
 
     def _ended(self, executor: ExecutorRecord) -> None:
         executor.terminated = True
@@ -317,9 +304,12 @@ class Executors:
     ) -> None:
         for record in self.tasks_of(executor):
             if record.kill_cause is KillCause.REQUESTED:
-                self.agent.record_status(record, TaskState.TASK_KILLED, message=message)
+                self._record(record, TaskState.TASK_KILLED, message=message)
             else:
-                self.agent.record_status(record, state, reason=reason, message=message)
+                self._record(record, state, reason=reason, message=message)
+
+    def _record(self, record: TaskRecord, state: TaskState, **fields: Any) -> None:
+        self.ledger.append(record, agent_status(record, state, self.configs.agent_id, **fields))
 
     # -- the executor API ---------------------------------------------------------
 
@@ -344,7 +334,7 @@ class Executors:
         for update in call.subscribe.unacknowledged_updates if call.subscribe else []:
             self._accept_update(executor, update.status)
         agent_info = AgentInfo(
-            hostname=self.agent.flags.hostname, id=AgentID(value=self.agent.agent_id)
+            hostname=self.flags.hostname, id=AgentID(value=self.configs.agent_id)
         )
         executor.send(
             ExecutorEvent(
@@ -369,10 +359,11 @@ class Executors:
         self._accept_update(self.find(call), call.update.status)
 
     def _accept_update(self, executor: ExecutorRecord, status: TaskStatus) -> None:
+        """Record the update, then ACK it once durable (Mesos: checkpoint, then acknowledge)."""
         record = next(
             (
                 r
-                for r in self.agent.tasks()
+                for r in self.ledger.tasks()
                 if r.container_id == executor.container_id and r.task.task_id == status.task_id
             ),
             None,
@@ -381,21 +372,41 @@ class Executors:
             raise InvalidUpdateError(
                 f"Task '{status.task_id.value}' is not a task of this executor"
             )
+        uuid = status.uuid
+        assert uuid is not None
+        if uuid in executor.in_flight:
+            return  # resent before we could ACK: the ACK follows the first copy
+        known = any(seen.uuid == uuid for seen in record.statuses)
+        if known or record.ending:
+            self._acknowledge(executor, status)
+            return
+        # The agent owns who and where an update comes from; the executor cannot forge it.
+        status.source = StatusSource.SOURCE_EXECUTOR
+        status.agent_id = AgentID(value=self.configs.agent_id)
+        status.executor_id = ExecutorID(value=record.executor_id)
+        if status.container_status is None:
+            status.container_status = ContainerStatus()
+        status.container_status.container_id = executor.container_id
+        durable = self.ledger.append(record, status)
+        executor.in_flight.add(uuid)
+
+        def acknowledge(_: object) -> None:
+            executor.in_flight.discard(uuid)
+            if not durable.cancelled() and durable.exception() is None:
+                self._acknowledge(executor, status)
+
+        durable.add_done_callback(acknowledge)
+
+    def _acknowledge(self, executor: ExecutorRecord, status: TaskStatus) -> None:
         assert status.uuid is not None
-        if all(known.uuid != status.uuid for known in record.statuses) and not record.terminal:
-            status.agent_id = AgentID(value=self.agent.agent_id)
-            status.executor_id = ExecutorID(value=record.executor_id)
-            if status.container_status is None:
-                status.container_status = ContainerStatus(container_id=executor.container_id)
-            self.agent.append_status(record, status)
         executor.send(
             ExecutorEvent(
                 type=ExecutorEventType.ACKNOWLEDGED,
                 acknowledged=ExecutorAcknowledged(task_id=status.task_id, uuid=status.uuid),
             )
         )
-        if not self.tasks_of(executor):
-            self.agent.spawn(self.shut_down(executor))
+        if not self.tasks_of(executor) and not executor.in_flight:
+            self.background.spawn(self.shut_down(executor))
 
     async def shut_down(self, executor: ExecutorRecord) -> None:
         """SHUTDOWN, then destroy the container if it is still there after the grace."""
@@ -403,14 +414,14 @@ class Executors:
             return
         executor.shutting_down = True
         executor.send(ExecutorEvent(type=ExecutorEventType.SHUTDOWN))
-        ended = self.agent.dispatcher.ended(executor.container_id)
+        ended = self.dispatcher.ended(executor.container_id)
         if ended is not None:
             try:
                 await asyncio.wait_for(
-                    asyncio.shield(ended), self.grace_period(executor).total_seconds()
+                    asyncio.shield(ended), self.configs.executor_grace(executor).total_seconds()
                 )
             except TimeoutError:
-                await self.agent.dispatcher.destroy(executor.container_id, timedelta(0))
+                await self.dispatcher.destroy(executor.container_id, timedelta(0))
 
     def disconnected(self, executor: ExecutorRecord, stream: asyncio.Queue[bytes | None]) -> None:
         if executor.stream is stream:
@@ -421,14 +432,14 @@ class Executors:
             (e for e in self.live.values() if e.container_id == record.container_id), None
         )
         if executor is None or not executor.subscribed.is_set():
-            self.agent.record_status(
+            self._record(
                 record,
                 TaskState.TASK_KILLED,
                 reason=Reason.REASON_TASK_KILLED_DURING_LAUNCH,
                 message="Killed before delivery to the executor",
             )
             if executor is not None and not self.tasks_of(executor):
-                await self.agent.dispatcher.destroy(executor.container_id, timedelta(0))
+                await self.dispatcher.destroy(executor.container_id, timedelta(0))
             return
         executor.send(
             ExecutorEvent(
@@ -458,10 +469,10 @@ class Executors:
             self._ended(executor)
             return
         self._follow(executor)
-        self.agent.spawn(self._await_resubscription(executor))
+        self.background.spawn(self._await_resubscription(executor))
 
     async def _await_resubscription(self, executor: ExecutorRecord) -> None:
-        timeout: timedelta = self.agent.flags.executor_reregistration_timeout
+        timeout: timedelta = self.flags.executor_reregistration_timeout
         try:
             await asyncio.wait_for(executor.subscribed.wait(), timeout.total_seconds())
         except TimeoutError:

@@ -55,8 +55,14 @@ def create_state_dir(meta_dir: Path) -> None:
 
 def create_sandbox(sandbox: Path, user: str | None) -> None:
     """Create the sandbox (owned by ``user`` when given) and point ``latest`` at it."""
-    _create_parents(sandbox)
-    sandbox.mkdir()
+    for attempt in range(3):
+        try:
+            _create_parents(sandbox)
+            sandbox.mkdir()
+            break
+        except FileNotFoundError:  # garbage collection removed an empty parent meanwhile
+            if attempt == 2:
+                raise
     os.chmod(sandbox, DIRECTORY_MODE)
     if user is not None:
         entry = pwd.getpwnam(user)

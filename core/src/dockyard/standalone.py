@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dockyard.background import Background
 from dockyard.checkpoint import discard_partial_writes, read_json, write_json
 from dockyard.containers import ContainerConfig, RecoveredContainer, Termination
 from dockyard.dispatcher import Dispatcher, Stage, container_key
@@ -86,11 +87,11 @@ def decode_termination(data: dict[str, Any] | None) -> Termination | None:
 
 
 class StandaloneContainers:
-    def __init__(self, work_dir: Path, meta_dir: Path) -> None:
+    def __init__(self, work_dir: Path, meta_dir: Path, background: Background) -> None:
         self.work_dir = work_dir
         self.directory = meta_dir / "containers"
         self.records: dict[str, ContainerRecord] = {}
-        self._watchers: set[asyncio.Task[None]] = set()
+        self.background = background
 
     def _save(self, record: ContainerRecord) -> None:
         write_json(
@@ -172,9 +173,7 @@ class StandaloneContainers:
             )
             self._save(record)
 
-        watcher = asyncio.create_task(follow())
-        self._watchers.add(watcher)
-        watcher.add_done_callback(self._watchers.discard)
+        self.background.spawn(follow())
 
     async def wait(self, container_id: ContainerID) -> Termination:
         record = self.get(container_id)

@@ -7,6 +7,7 @@ import os
 import signal
 import time
 import uuid
+from typing import TYPE_CHECKING, Any
 
 from dockyard.containers import Termination
 from dockyard.messages import (
@@ -19,6 +20,9 @@ from dockyard.messages import (
     TaskState,
     TaskStatus,
 )
+
+if TYPE_CHECKING:
+    from dockyard.ledger.records import TaskRecord
 
 TERMINAL_STATES = frozenset(
     {
@@ -68,6 +72,22 @@ def make_status(
         data=data,
         container_status=container_status,
         healthy=healthy,
+    )
+
+
+def agent_status(record: TaskRecord, state: TaskState, agent_id: str, **fields: Any) -> TaskStatus:
+    """An update the agent itself makes about ``record`` (source SOURCE_AGENT)."""
+    container_status = fields.get("container_status")
+    if not isinstance(container_status, ContainerStatus):
+        fields["container_status"] = ContainerStatus(container_id=record.container_id)
+    elif container_status.container_id is None:
+        container_status.container_id = record.container_id
+    return make_status(
+        record.task.task_id,
+        state,
+        agent_id=agent_id,
+        executor_id=record.executor_id,
+        **fields,
     )
 
 

@@ -130,6 +130,10 @@ def validate_executor_call(call: ExecutorCall) -> None:
         problems.add((body_name,), f"expecting '{body_name}' to be present for {call.type.name}")
     if call.type is ExecutorCallType.UPDATE and call.update is not None:
         _check_executor_update(call, call.update.status, ("update", "status"), problems)
+    if call.type is ExecutorCallType.SUBSCRIBE and call.subscribe is not None:
+        for index, update in enumerate(call.subscribe.unacknowledged_updates):
+            here = ("subscribe", "unacknowledged_updates", index, "status")
+            _check_executor_update(call, update.status, here, problems)
     problems.raise_if_any()
 
 

@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 from dockyard.agent import Agent
 from dockyard.api.keys import AGENT
 from dockyard.messages import Reason, TaskState
+from dockyard.statuses import TERMINAL_STATES
 
 log = logging.getLogger(__name__)
 
@@ -41,19 +42,28 @@ COUNTED_STATES = (
 
 
 def snapshot(agent: Agent) -> dict[str, float]:
-    records = agent.tasks()
-    states = Counter(record.state for record in records)
+    """Live tasks by state, and terminal states counted since the agent started."""
+    live = Counter(record.state for record in agent.tasks() if not record.terminal)
+    ended = agent.ledger.ended
     metrics: dict[str, float] = {
-        f"slave/{state.name.lower().replace('task_', 'tasks_')}": float(states[state])
+        f"slave/{state.name.lower().replace('task_', 'tasks_')}": float(
+            ended[state] if state in TERMINAL_STATES else live[state]
+        )
         for state in COUNTED_STATES
     }
     launch_errors = sum(
         1
-        for record in records
+        for record in agent.tasks()
         if record.latest_status is not None
         and record.latest_status.reason is Reason.REASON_CONTAINER_LAUNCH_FAILED
     )
     metrics["slave/container_launch_errors"] = float(launch_errors)
+    metrics["ledger/storage_failing"] = float(agent.ledger.failure is not None)
+    metrics["ledger/held_updates"] = float(agent.ledger.held)
+    gc = agent.sandbox_gc
+    metrics["gc/path_removals_succeeded"] = float(gc.counters.succeeded)
+    metrics["gc/path_removals_failed"] = float(gc.counters.failed)
+    metrics["gc/path_removals_pending"] = float(gc.pending)
     metrics["slave/uptime_secs"] = time.monotonic() - STARTED
     metrics["slave/containers_running"] = float(len(agent.dispatcher.containers()))
     metrics["system/cpus_total"] = float(os.cpu_count() or 0)

@@ -22,6 +22,7 @@ from dockyard.api.keys import AGENT, FLAGS, KILLS
 from dockyard.api.subscribe import subscribe
 from dockyard.containers import LaunchError
 from dockyard.dispatcher import KillUnsupportedError, NotSupportedError
+from dockyard.ledger import StorageError
 from dockyard.messages import (
     Call,
     CallType,
@@ -30,6 +31,7 @@ from dockyard.messages import (
     GetHealthResponse,
     GetVersionResponse,
     MessageError,
+    PruneSandboxesResponse,
     Response,
     ResponseType,
     VersionInfo,
@@ -50,6 +52,7 @@ WRITE_CALLS = frozenset(
         CallType.LAUNCH_CONTAINER,
         CallType.KILL_CONTAINER,
         CallType.REMOVE_CONTAINER,
+        CallType.PRUNE_SANDBOXES,
     }
 )
 
@@ -87,11 +90,15 @@ async def handle(request: web.Request) -> web.StreamResponse:
         return web.Response(status=404, text=str(error))
     except TaskConflictError as error:
         return web.Response(status=409, text=str(error))
+    except StorageError as error:
+        return web.Response(status=507, text=str(error))
 
 
 async def get_health(request: web.Request, call: Call) -> web.Response:
+    """Unhealthy while the ledger cannot write (updates are held, launches refused)."""
+    healthy = request.app[AGENT].ledger.failure is None
     return respond(
-        Response(type=ResponseType.GET_HEALTH, get_health=GetHealthResponse(healthy=True))
+        Response(type=ResponseType.GET_HEALTH, get_health=GetHealthResponse(healthy=healthy))
     )
 
 
@@ -183,6 +190,16 @@ async def remove_container(request: web.Request, call: Call) -> web.Response:
     return web.Response(status=200)
 
 
+async def prune_sandboxes(request: web.Request, call: Call) -> web.Response:
+    removed = await request.app[AGENT].prune_sandboxes()
+    return respond(
+        Response(
+            type=ResponseType.PRUNE_SANDBOXES,
+            prune_sandboxes=PruneSandboxesResponse(removed=removed),
+        )
+    )
+
+
 HANDLERS: dict[CallType, Handler] = {
     CallType.GET_HEALTH: get_health,
     CallType.GET_VERSION: get_version,
@@ -197,4 +214,5 @@ HANDLERS: dict[CallType, Handler] = {
     CallType.KILL_CONTAINER: kill_container,
     CallType.REMOVE_CONTAINER: remove_container,
     CallType.SUBSCRIBE: subscribe,
+    CallType.PRUNE_SANDBOXES: prune_sandboxes,
 }

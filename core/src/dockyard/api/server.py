@@ -17,12 +17,9 @@ from aiohttp.typedefs import Handler
 
 from dockyard.agent import Agent
 from dockyard.api import executor, files, metrics, operator
-from dockyard.api.events import EventHub, task_updated
-from dockyard.api.keys import AGENT, EVENTS, FLAGS, HEARTBEAT_SECONDS, KILLS
+from dockyard.api.keys import AGENT, FLAGS, HEARTBEAT_SECONDS, KILLS
 from dockyard.flags import Flags
 from dockyard.host import PluginHost
-from dockyard.messages import TaskStatus, TaskUpdated
-from dockyard.taskstore import TaskRecord
 
 log = logging.getLogger(__name__)
 
@@ -45,23 +42,14 @@ def create_app(
     app = web.Application(middlewares=[until_ready], client_max_size=16 << 20)
     app[AGENT] = agent
     app[FLAGS] = flags
-    app[EVENTS] = EventHub()
     app[KILLS] = set()
     app[HEARTBEAT_SECONDS] = heartbeat
     app[READY] = asyncio.Event()
     app.router.add_post("/api/v1", operator.handle)
     app.router.add_post("/api/v1/executor", executor.handle)
-    app.router.add_get("/files/browse", files.browse)
-    app.router.add_get("/files/read", files.read)
+    files.setup(app)
     app.router.add_get("/metrics/snapshot", metrics.metrics_snapshot)
     app.router.add_get("/metrics", metrics.prometheus)
-
-    def publish(record: TaskRecord, status: TaskStatus) -> None:
-        assert record.framework.id is not None
-        update = TaskUpdated(framework_id=record.framework.id, status=status, state=status.state)
-        app[EVENTS].publish(task_updated(update))
-
-    agent.subscribe(publish)
     return app
 
 
@@ -96,6 +84,6 @@ async def serve(flags: Flags, host: PluginHost) -> None:
         await stopping.wait()
         log.info("shutting down; containers keep running")
     finally:
-        app[EVENTS].close()
+        agent.ledger.feed.close()  # ends every SUBSCRIBE stream
         await runner.cleanup()
         await agent.stop()

@@ -1,4 +1,8 @@
-"""``SUBSCRIBE``: the current state, then every task update, as a RecordIO stream."""
+"""``SUBSCRIBE``: the current state, then every task update, as a RecordIO stream.
+
+The stream follows the ledger's feed at the reader's own pace (see
+:mod:`dockyard.ledger.feed`): a reader that keeps up is never dropped.
+"""
 
 from __future__ import annotations
 
@@ -6,31 +10,30 @@ from aiohttp import web
 
 from dockyard import recordio
 from dockyard.api import views
-from dockyard.api.events import HEARTBEAT
-from dockyard.api.keys import AGENT, EVENTS, HEARTBEAT_SECONDS
-from dockyard.api.streaming import stream_records
+from dockyard.api.keys import AGENT, HEARTBEAT_SECONDS
 from dockyard.messages import Call, Event, EventType, Subscribed
+
+HEARTBEAT = recordio.encode(Event(type=EventType.HEARTBEAT))
 
 
 async def subscribe(request: web.Request, call: Call) -> web.StreamResponse:
-    hub = request.app[EVENTS]
+    agent = request.app[AGENT]
+    feed = agent.ledger.feed
     heartbeat = request.app[HEARTBEAT_SECONDS]
-    # Take the state and join the hub with no await in between, so that no update
-    # falls between the snapshot and the stream.
-    state = views.get_state(request.app[AGENT])
-    subscriber = hub.subscribe()
+    # The state and the feed position are taken with no await in between, so that
+    # no update falls between the snapshot and the stream.
+    state = views.get_state(agent)
+    seq, pos = feed.head_seq, feed.head_pos
     subscribed = Event(
         type=EventType.SUBSCRIBED,
         subscribed=Subscribed(get_state=state, heartbeat_interval_seconds=heartbeat),
     )
+    response = web.StreamResponse(headers={"Content-Type": "application/recordio"})
     try:
-        return await stream_records(
-            request,
-            subscriber.queue,
-            heartbeat=recordio.encode(HEARTBEAT),
-            interval=heartbeat,
-            first=recordio.encode(subscribed),
-            finished=lambda: subscriber.ended,
-        )
-    finally:
-        hub.unsubscribe(subscriber)
+        await response.prepare(request)
+        await response.write(recordio.encode(subscribed))
+        async for event in feed.follow(seq, pos, heartbeat):
+            await response.write(HEARTBEAT if event is None else event)
+    except ConnectionResetError:
+        pass  # the client went away
+    return response

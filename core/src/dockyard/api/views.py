@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dockyard.agent import Agent
 from dockyard.containers import Termination
+from dockyard.ledger import TaskRecord
 from dockyard.messages import (
     AgentID,
     ContainerEntry,
@@ -19,7 +20,6 @@ from dockyard.messages import (
     load,
 )
 from dockyard.redaction import redact_secrets
-from dockyard.taskstore import TaskRecord
 
 
 def task_view(agent: Agent, record: TaskRecord) -> Task:

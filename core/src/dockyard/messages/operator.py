@@ -15,7 +15,7 @@ from dockyard.messages.common import Labels
 from dockyard.messages.container import ContainerInfo
 from dockyard.messages.framework import AgentInfo, FrameworkInfo
 from dockyard.messages.ids import AgentID, ContainerID, ExecutorID, FrameworkID, TaskID
-from dockyard.messages.mapping import Int32
+from dockyard.messages.mapping import Int32, UInt32
 from dockyard.messages.resources import Resource, Scalar
 from dockyard.messages.status import (
     ContainerStatus,
@@ -74,6 +74,7 @@ class CallType(enum.Enum):
     LAUNCH_TASK = 1000
     KILL_TASK = 1001
     SUBSCRIBE = 1002
+    PRUNE_SANDBOXES = 1003
 
 
 @dataclass(kw_only=True)
@@ -168,6 +169,14 @@ class ResponseType(enum.Enum):
     GET_RESOURCE_PROVIDERS = 16
     WAIT_NESTED_CONTAINER = 13
     WAIT_CONTAINER = 15
+    PRUNE_SANDBOXES = 1003
+
+
+@dataclass(kw_only=True)
+class PruneSandboxesResponse:
+    """dockyard's ``PRUNE_SANDBOXES``: how many completed sandboxes were removed."""
+
+    removed: UInt32
 
 
 @dataclass(kw_only=True)
@@ -322,6 +331,7 @@ class Response:
     get_tasks: GetTasksResponse | None = None
     get_agent: GetAgentResponse | None = None
     wait_container: WaitContainerResponse | None = None
+    prune_sandboxes: PruneSandboxesResponse | None = None
 
 
 class EventType(enum.Enum):
@@ -331,6 +341,13 @@ class EventType(enum.Enum):
     SUBSCRIBED = 1
     TASK_UPDATED = 3
     HEARTBEAT = 9
+    ERROR = 1000
+    """dockyard's: the last event of a stream the agent ends, saying why."""
+
+
+@dataclass(kw_only=True)
+class EventError:
+    message: str
 
 
 @dataclass(kw_only=True)
@@ -357,3 +374,4 @@ class Event:
     type: EventType
     subscribed: Subscribed | None = None
     task_updated: TaskUpdated | None = None
+    error: EventError | None = None

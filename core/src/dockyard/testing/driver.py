@@ -16,9 +16,9 @@ from dockyard.agent import Agent, TaskNotFoundError
 from dockyard.core_flags import core_flag_set
 from dockyard.flags import Flags
 from dockyard.host import PluginHost
+from dockyard.ledger import TaskRecord
 from dockyard.messages import TaskID, TaskInfo, TaskState, TaskStatus
 from dockyard.statuses import TERMINAL_STATES
-from dockyard.taskstore import TaskRecord
 from dockyard.testing.factories import kill_policy
 from dockyard.testing.plugins import make_host
 from dockyard.testing.recorder import HookRecorder

@@ -6,9 +6,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from dockyard.ledger import TaskRecord
 from dockyard.messages import Reason, TaskState, TaskStatus
 from dockyard.statuses import exit_code
-from dockyard.taskstore import TaskRecord
 
 MessageMatch = str | re.Pattern[str]
 """A status message: a ``str`` must equal it, a compiled pattern must be found in it."""

@@ -20,14 +20,16 @@ import errno
 import os
 import shutil
 import signal
-import stat
 from collections.abc import Iterator
+from pathlib import Path
 from typing import NoReturn
+
+from dockyard import beneath
 
 from dockyard_mesos import cgroups
 from dockyard_mesos.protocol import SpawnSpec
 
-STDIO_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
+STDIO_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
 IGNORED_BY_PYTHON = (signal.SIGPIPE, signal.SIGXFSZ)
 """Python ignores these; a spawned task must get the default actions back."""
 PR_SET_CHILD_SUBREAPER = 36
@@ -69,6 +71,8 @@ def spawn(spec: SpawnSpec, owned_cgroups: dict[str, str]) -> int:
                 setsigmask=(),
                 resetids=spec.uid is not None,
             )
+        except beneath.Refused as error:
+            raise SpawnError(f"Failed to {step}: '{error.filename}' {error.strerror}") from error
         except OSError as error:
             raise SpawnError(f"Failed to {step}: {error.strerror}") from error
 
@@ -146,17 +150,13 @@ def _resolve(spec: SpawnSpec) -> str:
 def _output(path: str, spec: SpawnSpec) -> Iterator[int]:
     """Open a sandbox output file for appending; it belongs to the task's user.
 
-    The task may have replaced it by the time a command appends to it: a symlink, a FIFO
-    (which would block the supervisor) or a hard link to a file elsewhere is refused,
-    never written through nor given to the task's user.
+    The task may have replaced it (a command health check runs while the task does): a
+    link, FIFO or hard-linked file there is refused, never written through as root.
     """
-    fd = os.open(path, STDIO_FLAGS, 0o644)
+    sandbox, name = os.path.split(path)
+    with beneath.closing(beneath.open_root(Path(sandbox))) as directory:
+        fd = beneath.open_regular(directory, name, STDIO_FLAGS)
     try:
-        found = os.fstat(fd)
-        if not stat.S_ISREG(found.st_mode) or found.st_nlink != 1:
-            message = f"'{os.path.basename(path)}' is not a regular file of the sandbox"
-            raise OSError(errno.EINVAL, message)
-        os.set_blocking(fd, True)
         if spec.uid is not None:
             os.fchown(fd, spec.uid, -1 if spec.gid is None else spec.gid)
         yield fd
