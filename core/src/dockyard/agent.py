@@ -35,6 +35,7 @@ from dockyard.executors import Executors
 from dockyard.flags import Flags
 from dockyard.health import HealthVerdicts, check_health, probe_for
 from dockyard.host import PluginHost
+from dockyard.id_rules import check_agent_paths
 from dockyard.messages import (
     ContainerID,
     ContainerStatus,
@@ -108,6 +109,7 @@ class Agent:
         containerizers = self._enabled_containerizers()
         fetchers = self.host.names(FETCHERS)
         self.agent_id = self._load_or_create_agent_id()
+        check_agent_paths(self.work_dir, self.agent_id)
         self.dispatcher = Dispatcher(self.host, containerizers, fetchers)
         for name in [*containerizers, *fetchers]:
             state_dir = self.meta_dir / "plugins" / name

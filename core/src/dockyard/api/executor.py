@@ -8,12 +8,12 @@ ACKNOWLEDGED, MESSAGE, SHUTDOWN, HEARTBEAT); ``UPDATE``, ``MESSAGE`` and
 from __future__ import annotations
 
 import base64
-import json
 import logging
 
 from aiohttp import web
 
 from dockyard import recordio
+from dockyard.api.body import json_body
 from dockyard.api.keys import AGENT, HEARTBEAT_SECONDS
 from dockyard.api.streaming import stream_records
 from dockyard.executors import InvalidUpdateError, UnknownExecutorError
@@ -33,10 +33,7 @@ HEARTBEAT = ExecutorEvent(type=ExecutorEventType.HEARTBEAT)
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
-    try:
-        body = await request.json()
-    except json.JSONDecodeError as error:
-        return web.Response(status=400, text=f"Failed to parse body into JSON: {error}")
+    body = await json_body(request, path="call")
     try:
         call = load(ExecutorCall, body, path="call")
         validate_executor_call(call)

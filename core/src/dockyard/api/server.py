@@ -17,8 +17,10 @@ from aiohttp.typedefs import Handler
 
 from dockyard.agent import Agent
 from dockyard.api import executor, files, metrics, operator
+from dockyard.api.auth import CREDENTIALS, authenticate, credentials_from_flags
 from dockyard.api.events import EventHub, task_updated
 from dockyard.api.keys import AGENT, EVENTS, FLAGS, HEARTBEAT_SECONDS, KILLS
+from dockyard.api.last_resort import last_resort
 from dockyard.flags import Flags
 from dockyard.host import PluginHost
 from dockyard.messages import TaskStatus, TaskUpdated
@@ -42,9 +44,12 @@ async def until_ready(request: web.Request, handler: Handler) -> web.StreamRespo
 def create_app(
     agent: Agent, flags: Flags, heartbeat: float = HEARTBEAT_INTERVAL
 ) -> web.Application:
-    app = web.Application(middlewares=[until_ready], client_max_size=16 << 20)
+    app = web.Application(
+        middlewares=[last_resort, authenticate, until_ready], client_max_size=16 << 20
+    )
     app[AGENT] = agent
     app[FLAGS] = flags
+    app[CREDENTIALS] = credentials_from_flags(flags)
     app[EVENTS] = EventHub()
     app[KILLS] = set()
     app[HEARTBEAT_SECONDS] = heartbeat
