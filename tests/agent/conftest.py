@@ -42,6 +42,8 @@ class RunningAgent:
     session: aiohttp.ClientSession
     operator_auth: tuple[str, str] | None = None
     """Credentials the helpers below (and the clean-up) use; ``call`` only uses its own."""
+    log: Path | None = None
+    """Where the agent's stdout and stderr go."""
 
     async def call(
         self, body: Any, *, auth: tuple[str, str] | None = None
@@ -142,7 +144,7 @@ async def make_agent(
         process, url = await asyncio.to_thread(
             start_agent, work, log, *(flags or ("--containerizers=sample",))
         )
-        agent = RunningAgent(process, url, work, session, operator_auth)
+        agent = RunningAgent(process, url, work, session, operator_auth, log)
         started.append(agent)
         return agent
 

@@ -108,16 +108,18 @@ def validate_launch_container(launch: LaunchContainer, *, path: str = "launch_co
     problems.raise_if_any()
 
 
-def validate_call(call: Call) -> None:
+def validate_call(call: Call, *, path: str = "") -> None:
     """An operator API call: the body its ``type`` needs is present and valid."""
     problems = _Problems()
     if call.type in _CALL_BODIES:
         name, check = _CALL_BODIES[call.type]
         body = getattr(call, name)
         if body is None:
-            problems.add((name,), f"expecting '{name}' to be present for {call.type.name}")
+            problems.add(
+                (*_root(path), name), f"expecting '{name}' to be present for {call.type.name}"
+            )
         else:
-            check(body, (name,), problems)
+            check(body, (*_root(path), name), problems)
     problems.raise_if_any()
 
 

@@ -56,7 +56,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     body = await json_body(request, path="call")
     try:
         call = load(Call, body, path="call")
-        validate_call(call)
+        validate_call(call, path="call")
     except MessageError as error:
         return bad_request(str(error))
     handler = HANDLERS.get(call.type)
