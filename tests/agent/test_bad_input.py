@@ -119,6 +119,24 @@ OPERATOR_CASES: list[tuple[str, bytes | str | dict[str, Any], str]] = [
         launch_container({"value": "c" * 200, "parent": {"value": "p" * 36}}),
         "call.launch_container.container_id: '" + "p" * 36 + "." + "c" * 200 + "' (the parents",
     ),
+    *(
+        [
+            (
+                "unknown user (the agent switches users as root)",
+                {
+                    "type": "LAUNCH_CONTAINER",
+                    "launch_container": {
+                        "container_id": {"value": "c"},
+                        "command": {"value": "true", "user": "no-such-user"},
+                    },
+                },
+                "Failed to launch container: Failed to create sandbox: user 'no-such-user' "
+                "does not exist",
+            )
+        ]
+        if os.geteuid() == 0
+        else []
+    ),
     (
         "signal out of range",
         {

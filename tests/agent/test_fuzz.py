@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import itertools
 import json
 import os
 import uuid
@@ -45,6 +46,8 @@ CANARY = f"fuzz-canary-{uuid.uuid4().hex[:12]}"
 REQUEST_TIMEOUT = 60.0
 FRAMEWORK = "fuzz-framework"
 EXECUTOR = "fuzz-executor"
+EXAMPLES = itertools.count()
+"""Numbers each example, so that the ids of its launches are new."""
 UUID16 = base64.b64encode(bytes(range(16))).decode()
 COMMAND = {"value": "true"}
 
@@ -58,6 +61,8 @@ class FuzzedAgent:
     root: Path
     log: Path
     log_offset: int = 0
+    sandbox: str = ""
+    """A finished task's sandbox, for /files queries that find something."""
 
     def request(
         self, method: str, target: str, body: bytes = b"", headers: dict[str, str] | None = None
@@ -89,7 +94,16 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzedAgent]:
     )
     host, port = url.removeprefix("http://").rsplit(":", 1)
     try:
-        yield FuzzedAgent(process, host, int(port), work_dir, root, log)
+        fuzzed = FuzzedAgent(process, host, int(port), work_dir, root, log)
+        calls = operator_calls()
+        for name in ("LAUNCH_TASK", "LAUNCH_CONTAINER"):
+            status, text = fuzzed.request("POST", "/api/v1", json.dumps(calls[name]).encode())
+            assert status in (200, 202), text
+        settle(fuzzed)
+        fuzzed.sandbox = fuzzed.call({"type": "GET_TASKS"})["get_tasks"]["completed_tasks"][0][
+            "sandbox_directory"
+        ]
+        yield fuzzed
     finally:
         stop_agent(process)
         kill_leftovers(work_dir)
@@ -211,9 +225,10 @@ def replacements(current: Any) -> st.SearchStrategy[Any]:
     return st.one_of(typed, typed, typed, json_values)
 
 
-def operator_calls() -> dict[str, dict[str, Any]]:
-    """One real body per call type, with ids shared so that they find what others made."""
-    command = COMMAND
+def operator_calls(fresh: str = "") -> dict[str, dict[str, Any]]:
+    """One real body per call type. Launches use ids ending in ``fresh``; the other calls
+    name the task and container that the ``agent`` fixture launched."""
+    command = {**COMMAND, "user": "nobody"}
     resources = [
         {"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
         {"name": "mem", "type": "SCALAR", "scalar": {"value": 32}},
@@ -221,7 +236,7 @@ def operator_calls() -> dict[str, dict[str, Any]]:
     framework = {"user": "nobody", "name": "fuzz", "id": {"value": FRAMEWORK}}
     task = {
         "name": "fuzz",
-        "task_id": {"value": "fuzz-task"},
+        "task_id": {"value": f"fuzz-task{fresh}"},
         "agent_id": {"value": "agent"},
         "command": command,
         "resources": resources,
@@ -232,7 +247,7 @@ def operator_calls() -> dict[str, dict[str, Any]]:
     }
     executor_task = {
         **{k: v for k, v in task.items() if k != "command"},
-        "task_id": {"value": "fuzz-executor-task"},
+        "task_id": {"value": f"fuzz-executor-task{fresh}"},
         "executor": {
             "executor_id": {"value": EXECUTOR},
             "framework_id": {"value": FRAMEWORK},
@@ -262,7 +277,11 @@ def operator_calls() -> dict[str, dict[str, Any]]:
         },
         "LAUNCH_CONTAINER": {
             "type": "LAUNCH_CONTAINER",
-            "launch_container": {"container_id": cid, "command": command, "resources": resources},
+            "launch_container": {
+                "container_id": {"value": f"fuzz-container{fresh}"},
+                "command": command,
+                "resources": resources,
+            },
         },
         "WAIT_CONTAINER": {"type": "WAIT_CONTAINER", "wait_container": {"container_id": cid}},
         "KILL_CONTAINER": {
@@ -299,15 +318,25 @@ def executor_calls() -> dict[str, dict[str, Any]]:
 
 
 def paths(value: Any, at: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    """Every place in ``value`` (the root first), except commands and the call's type."""
+    """Every place in ``value`` (the root first), except the call's type and commands
+    (but for the user they run as)."""
     yield at
     if isinstance(value, dict):
         for key, child in value.items():
-            if key != "command" and (key != "type" or at):
+            if key == "command" and isinstance(child, dict) and "user" in child:
+                yield (*at, key, "user")
+            elif key != "command" and (key != "type" or at):
                 yield from paths(child, (*at, key))
     elif isinstance(value, list):
         for index, child in enumerate(value):
             yield from paths(child, (*at, index))
+
+
+def names_something(at: tuple[Any, ...]) -> bool:
+    """An id's value (``..._id.value``, ``id.value``, ``parent.value``) or a user."""
+    if at[-1:] == ("user",):
+        return True
+    return len(at) >= 2 and at[-1] == "value" and str(at[-2]).endswith(("id", "parent"))
 
 
 def part_at(value: Any, at: tuple[Any, ...]) -> Any:
@@ -337,7 +366,9 @@ def mutated(draw: st.DrawFn, call: dict[str, Any]) -> Any:
     for _ in range(draw(st.integers(0, 3))):
         places = list(paths(value))
         if len(places) > 1 and draw(st.booleans()):
-            at = draw(st.sampled_from(places[1:]))
+            names = [at for at in places if names_something(at)]
+            prefer_names = bool(names) and draw(st.booleans())
+            at = draw(st.sampled_from(names if prefer_names else places[1:]))
             value = replaced(value, at, draw(replacements(part_at(value, at))))
         else:
             objects = [at for at in places if isinstance(part_at(value, at), dict)]
@@ -355,8 +386,14 @@ def runs_only_true(value: Any) -> bool:
     if not isinstance(value, dict):
         return True
     return all(
-        child == COMMAND if key in ("command", "cmd") else runs_only_true(child)
+        runs_true(child) if key in ("command", "cmd") else runs_only_true(child)
         for key, child in value.items()
+    )
+
+
+def runs_true(command: Any) -> bool:
+    return (
+        isinstance(command, dict) and {k: v for k, v in command.items() if k != "user"} == COMMAND
     )
 
 
@@ -469,8 +506,9 @@ def test_arbitrary_json(agent: FuzzedAgent, value: Any, endpoint: str) -> None:
 def test_real_call_shapes_with_hostile_fields(
     agent: FuzzedAgent, endpoint: str, name: str, data: st.DataObject
 ) -> None:
-    shapes = operator_calls if endpoint == "/api/v1" else executor_calls
-    call = data.draw(mutated(shapes()[name]))
+    operator = endpoint == "/api/v1"
+    fresh = f"-{next(EXAMPLES)}"
+    call = data.draw(mutated(operator_calls(fresh)[name] if operator else executor_calls()[name]))
     send(agent, "POST", endpoint, encode(call), f"{encode(call)[:300]!r} to {endpoint}")
 
 
@@ -521,14 +559,12 @@ def file_queries(draw: st.DrawFn, roots: list[str]) -> str:
     )
 
 
-@FUZZ
+@settings(FUZZ, max_examples=30)
 @given(data=st.data(), endpoint=st.sampled_from(["/files/browse", "/files/read"]))
 def test_files_queries_near_the_sandboxes(
     agent: FuzzedAgent, data: st.DataObject, endpoint: str
 ) -> None:
-    tasks = agent.call({"type": "GET_TASKS"})["get_tasks"].get("completed_tasks", [])
-    sandboxes = [task["sandbox_directory"] for task in tasks[:1]]
-    roots = [*sandboxes, str(agent.work_dir), str(agent.work_dir / "meta"), "/etc/passwd", ""]
+    roots = [agent.sandbox, str(agent.work_dir), str(agent.work_dir / "meta"), "/etc/passwd", ""]
     query = data.draw(file_queries(roots))
     send(agent, "GET", f"{endpoint}?{query}", b"", f"GET {endpoint}?{query}")
 

@@ -321,7 +321,7 @@ class Agent:
             lambda: self.spawn(self._stop_task(record, KillCause.REGISTRATION_TIMEOUT, None)),
         )
         try:
-            create_sandbox_for(config)
+            create_sandbox(config.sandbox, config.user)
             launched = await self.dispatcher.launch(config, observe=self._observer(record))
         except LaunchError as error:
             self._launch_failed(record, str(error))
@@ -628,14 +628,3 @@ class Agent:
             cause, record.kill_cause = record.kill_cause, None
             self.spawn(self._stop_task(record, cause, None))
         self.spawn(self._follow(record, self.dispatcher.ended(record.container_id)))
-
-
-def create_sandbox_for(config: ContainerConfig) -> None:
-    try:
-        create_sandbox(config.sandbox, config.user)
-    except KeyError:
-        raise LaunchError(
-            f"Failed to create sandbox: user '{config.user}' does not exist"
-        ) from None
-    except OSError as error:
-        raise LaunchError(f"Failed to create sandbox: {error}") from None
