@@ -27,10 +27,13 @@ def launch(task_id: str = "t", framework_id: str | None = None) -> dict[str, Any
     return {"type": "LAUNCH_TASK", "launch_task": body}
 
 
-def launch_container(container_id: dict[str, Any], command: str = "true") -> dict[str, Any]:
+def launch_container(
+    container_id: dict[str, Any], command: str = "true", user: str | None = None
+) -> dict[str, Any]:
+    info = {"value": command} if user is None else {"value": command, "user": user}
     return {
         "type": "LAUNCH_CONTAINER",
-        "launch_container": {"container_id": container_id, "command": {"value": command}},
+        "launch_container": {"container_id": container_id, "command": info},
     }
 
 
@@ -122,17 +125,12 @@ OPERATOR_CASES: list[tuple[str, bytes | str | dict[str, Any], str]] = [
     *(
         [
             (
-                "unknown user (the agent switches users as root)",
-                {
-                    "type": "LAUNCH_CONTAINER",
-                    "launch_container": {
-                        "container_id": {"value": "c"},
-                        "command": {"value": "true", "user": "no-such-user"},
-                    },
-                },
-                "Failed to launch container: Failed to create sandbox: user 'no-such-user' "
+                f"user {user!r} (the agent switches users as root)",
+                launch_container({"value": "c"}, user=user),
+                f"Failed to launch container: Failed to create sandbox: user {user!r} "
                 "does not exist",
             )
+            for user in ("no-such-user", "a\x00b")
         ]
         if os.geteuid() == 0
         else []
@@ -207,6 +205,19 @@ async def test_bad_bodies_are_400s_naming_the_problem(make_agent) -> None:
     assert (await agent.call({"type": "GET_HEALTH"})).status == 200
     assert tree(agent.work_dir) == before
     assert await agent.tasks() == {}
+    assert_log_clean(agent)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the agent switches users only as root")
+async def test_a_task_of_a_user_that_cannot_exist_fails_without_a_traceback(make_agent) -> None:
+    agent: RunningAgent = await make_agent()
+    body = launch("t")
+    body["launch_task"]["task"]["command"]["user"] = "a\x00b"
+    assert (await agent.call(body)).status == 202
+    task = await agent.wait_for_state("t", "TASK_FAILED")
+    assert task["statuses"][-1]["message"] == (
+        "Failed to launch container: Failed to create sandbox: user 'a\\x00b' does not exist"
+    )
     assert_log_clean(agent)
 
 

@@ -38,8 +38,8 @@ def create_sandbox(sandbox: Path, user: str | None) -> None:
     """
     try:
         entry = None if user is None else pwd.getpwnam(user)
-    except KeyError:
-        raise LaunchError(f"Failed to create sandbox: user '{user}' does not exist") from None
+    except (KeyError, ValueError):  # ValueError: a NUL in the name
+        raise LaunchError(f"Failed to create sandbox: user {user!r} does not exist") from None
     try:
         sandbox.mkdir(parents=True, exist_ok=False)
         if entry is not None:
