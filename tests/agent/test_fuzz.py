@@ -18,6 +18,7 @@ import http.client
 import itertools
 import json
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -54,11 +55,10 @@ COMMAND = {"value": "true"}
 
 @dataclass
 class FuzzedAgent:
-    process: Any
+    process: subprocess.Popen[bytes]
     host: str
     port: int
     work_dir: Path
-    root: Path
     log: Path
     log_offset: int = 0
     sandbox: str = ""
@@ -94,15 +94,14 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzedAgent]:
     )
     host, port = url.removeprefix("http://").rsplit(":", 1)
     try:
-        fuzzed = FuzzedAgent(process, host, int(port), work_dir, root, log)
+        fuzzed = FuzzedAgent(process, host, int(port), work_dir, log)
         calls = operator_calls()
         for name in ("LAUNCH_TASK", "LAUNCH_CONTAINER"):
             status, text = fuzzed.request("POST", "/api/v1", json.dumps(calls[name]).encode())
             assert status in (200, 202), text
         settle(fuzzed)
-        fuzzed.sandbox = fuzzed.call({"type": "GET_TASKS"})["get_tasks"]["completed_tasks"][0][
-            "sandbox_directory"
-        ]
+        finished = fuzzed.call({"type": "GET_TASKS"})["get_tasks"]["completed_tasks"]
+        fuzzed.sandbox = finished[0]["sandbox_directory"]
         yield fuzzed
     finally:
         stop_agent(process)
