@@ -106,7 +106,7 @@ def container_id_problems(container_id: ContainerID) -> Iterator[tuple[JsonPath,
         yield (
             (),
             (
-                f"'{key}' (the parents and the container joined with '.') must not be greater "
+                f"{key!r} (the parents and the container joined with '.') must not be greater "
                 f"than {CONTAINER_KEY_MAX} bytes, {_CONTAINER_WHY}"
             ),
         )
