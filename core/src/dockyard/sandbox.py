@@ -12,6 +12,8 @@ import pwd
 import stat
 from pathlib import Path
 
+from dockyard.containers import LaunchError
+
 log = logging.getLogger(__name__)
 
 DIRECTORY_MODE = 0o755
@@ -54,21 +56,36 @@ def create_state_dir(meta_dir: Path) -> None:
 
 
 def create_sandbox(sandbox: Path, user: str | None) -> None:
-    """Create the sandbox (owned by ``user`` when given) and point ``latest`` at it."""
+    """Create the sandbox (owned by ``user`` when given) and point ``latest`` at it.
+
+    Raises LaunchError for an unknown user or a directory that cannot be made.
+    """
+    try:
+        entry = None if user is None else pwd.getpwnam(user)
+    except (KeyError, ValueError):  # ValueError: a NUL in the name
+        raise LaunchError(f"Failed to create sandbox: user {user!r} does not exist") from None
+    try:
+        make_directory(sandbox)
+        if entry is not None:
+            os.chown(sandbox, entry.pw_uid, entry.pw_gid)
+        if sandbox.parent.name == "runs":
+            point_latest_at(sandbox)
+    except OSError as error:
+        raise LaunchError(f"Failed to create sandbox: {error}") from None
+
+
+def make_directory(sandbox: Path) -> None:
+    """``mkdir -p`` with :data:`DIRECTORY_MODE`, whatever the umask, again if garbage
+    collection removes an emptied parent meanwhile."""
     for attempt in range(3):
         try:
             _create_parents(sandbox)
             sandbox.mkdir()
             break
-        except FileNotFoundError:  # garbage collection removed an empty parent meanwhile
+        except FileNotFoundError:
             if attempt == 2:
                 raise
     os.chmod(sandbox, DIRECTORY_MODE)
-    if user is not None:
-        entry = pwd.getpwnam(user)
-        os.chown(sandbox, entry.pw_uid, entry.pw_gid)
-    if sandbox.parent.name == "runs":
-        point_latest_at(sandbox)
 
 
 def _create_parents(path: Path) -> None:

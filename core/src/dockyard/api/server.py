@@ -17,7 +17,9 @@ from aiohttp.typedefs import Handler
 
 from dockyard.agent import Agent
 from dockyard.api import executor, files, metrics, operator
+from dockyard.api.auth import CREDENTIALS, authenticate, credentials_from_flags
 from dockyard.api.keys import AGENT, FLAGS, HEARTBEAT_SECONDS, KILLS
+from dockyard.api.last_resort import last_resort
 from dockyard.flags import Flags
 from dockyard.host import PluginHost
 
@@ -39,9 +41,12 @@ async def until_ready(request: web.Request, handler: Handler) -> web.StreamRespo
 def create_app(
     agent: Agent, flags: Flags, heartbeat: float = HEARTBEAT_INTERVAL
 ) -> web.Application:
-    app = web.Application(middlewares=[until_ready], client_max_size=16 << 20)
+    app = web.Application(
+        middlewares=[last_resort, authenticate, until_ready], client_max_size=16 << 20
+    )
     app[AGENT] = agent
     app[FLAGS] = flags
+    app[CREDENTIALS] = credentials_from_flags(flags)
     app[KILLS] = set()
     app[HEARTBEAT_SECONDS] = heartbeat
     app[READY] = asyncio.Event()

@@ -13,6 +13,7 @@ bounds leave memory, not the disk.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import time
@@ -158,11 +159,16 @@ class Ledger:
 
     def _quarantine(self, stored: StoredTask, problem: str) -> Damaged:
         self.quarantine_dir.mkdir(parents=True, exist_ok=True)
-        path = self.quarantine_dir / f"task-{stored.key}.json"
+        # Named by a digest: a task id and its container id together may not fit NAME_MAX.
+        digest = hashlib.sha256(stored.key.encode()).hexdigest()[:32]
+        path = self.quarantine_dir / f"task-{digest}.json"
         path.write_text(
             json.dumps(
                 {
                     "problem": problem,
+                    "framework_id": stored.framework_id,
+                    "task_id": stored.task_id,
+                    "container_id": stored.container_id,
                     "identity": stored.identity,
                     "progress": stored.progress,
                     "statuses": [text for text, _ in stored.statuses],
