@@ -25,6 +25,7 @@ from typing import Any
 
 import psutil
 import pytest
+from dockyard.containers import StartupError
 from dockyard.messages import TaskState
 from dockyard_mesos.plugin import MesosContainerizer
 
@@ -145,9 +146,13 @@ async def test_what_a_command_leaves_dies_with_it_or_with_its_task(
     assert survivors(config.sandbox, marker, "from_command") == []
 
 
-async def test_a_root_agent_tracks_tasks_in_cgroups_by_default(
+async def test_the_default_tracks_tasks_in_cgroups_where_they_are_writable(
     start_containerizer: StartContainerizer, work_dir: Path, needs_root: None
 ) -> None:
+    try:
+        await start_containerizer("--launcher=linux")
+    except StartupError as error:
+        pytest.skip(f"no writable cgroups here: {error}")
     mesos = await start_containerizer()
     config, launched = await launch(mesos, work_dir, "tracked", shell("exit 0"))
     await mesos.wait(config.container_id)

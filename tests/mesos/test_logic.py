@@ -107,6 +107,25 @@ def test_v2_cgroup_creation_enables_controllers_down_the_path(tmp_path):
     assert (leaf / "memory.oom.group").read_text() == "1"
 
 
+def test_the_launcher_tracks_in_a_freezer_cgroup_only_when_no_isolator_wants_one():
+    posix, limited = isolation.parse("posix/cpu,posix/mem", ""), isolation.parse("cgroups/mem", "")
+    assert posix.task_controllers(None) == posix.task_controllers("linux") == ("freezer",)
+    assert posix.task_controllers("posix") == ()
+    assert limited.task_controllers("posix") == limited.task_controllers(None) == ("memory",)
+
+
+def test_a_v2_tracking_cgroup_needs_no_controller(tmp_path):
+    unified = tmp_path / "cgroup"
+    unified.mkdir()
+    (unified / "cgroup.controllers").write_text("")
+    line = f"40 25 0:30 / {unified} rw - cgroup2 cgroup2 rw"
+    hierarchy = find_hierarchy(cgroups.TRACKING_CONTROLLERS, mountinfo(tmp_path, line))
+    assert hierarchy == cgroups.Hierarchy(2, {"freezer": unified})
+    task = hierarchy.create(Path("dockyard/agent/task"), Limits())
+    assert task.paths() == [str(unified / "dockyard/agent/task")]
+    assert not list(unified.rglob("cgroup.subtree_control"))
+
+
 def test_isolation_flag_accepts_mesos_names():
     parsed = isolation.parse("cgroups/cpu,cgroups/mem", "--isolation")
     assert parsed.cgroup_controllers() == ("cpu", "cpuacct", "memory")
