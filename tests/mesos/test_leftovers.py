@@ -27,6 +27,7 @@ import psutil
 import pytest
 from dockyard.containers import StartupError
 from dockyard.messages import TaskState
+from dockyard_mesos import leftovers
 from dockyard_mesos.plugin import MesosContainerizer
 
 from tests.mesos.conftest import StartContainerizer
@@ -275,3 +276,15 @@ async def test_an_unprivileged_agent_leaves_nothing_of_a_killed_task(
     states = await states_until(process, {"TASK_KILLED", "TASK_FAILED", "TASK_FINISHED"})
     assert states[-1] == "TASK_KILLED"
     assert survivors(sandbox_of(unprivileged_work_dir), marker, "first", "second") == []
+
+
+def test_a_process_listed_no_more_is_not_signalled() -> None:
+    """Between the two listings its pid could have gone to a stranger."""
+    sleeper = subprocess.Popen(["sleep", "600"])
+    try:
+        listings = iter([{sleeper.pid}, set()])
+        assert leftovers.signal_all(lambda: next(listings), signal.SIGKILL) == []
+        assert sleeper.poll() is None
+    finally:
+        sleeper.kill()
+        sleeper.wait()

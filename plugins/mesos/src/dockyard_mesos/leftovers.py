@@ -38,9 +38,17 @@ def signal_all(find: Finder, number: int) -> list[int]:
     closes them, see :func:`close`)."""
     opened: dict[int, int] = {}
     for pid in find():
-        with contextlib.suppress(ProcessLookupError):
+        try:
             opened[pid] = os.pidfd_open(pid)
-    still_listed = find() if opened else set()
+        except ProcessLookupError:
+            continue
+        except OSError as error:  # out of file descriptors: signal what can be
+            log.error("cannot open process %d to signal it: %s", pid, error.strerror)
+    try:
+        still_listed = find() if opened else set()
+    except OSError:
+        close(opened.values())
+        raise
     signalled = []
     for pid, pidfd in opened.items():
         if pid in still_listed:
@@ -64,7 +72,11 @@ async def kill_all(find: Finder) -> None:
     where the next round finds them.
     """
     for _ in range(KILL_ROUNDS):
-        pidfds = signal_all(find, signal.SIGKILL)
+        try:
+            pidfds = signal_all(find, signal.SIGKILL)
+        except OSError as error:  # /proc or the cgroup unreadable: the end is still told
+            log.error("cannot list what to kill: %s", error)
+            return
         if not pidfds:
             return
         try:
@@ -116,7 +128,7 @@ def children(pid: int) -> set[int]:
         for thread in os.listdir(f"/proc/{pid}/task"):
             with open(f"/proc/{pid}/task/{thread}/children") as listing:
                 found.update(int(child) for child in listing.read().split())
-    except FileNotFoundError:  # a kernel without CONFIG_PROC_CHILDREN, or pid is gone
+    except (FileNotFoundError, ProcessLookupError):  # no CONFIG_PROC_CHILDREN, or pid gone
         with contextlib.suppress(psutil.NoSuchProcess):
             found.update(process.pid for process in psutil.Process(pid).children())
     return found
