@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -197,3 +198,7 @@ def kill_leftovers(work_dir: Path) -> None:
                 os.kill(int(proc.name), signal.SIGKILL)
         except (OSError, ValueError):
             continue
+    with contextlib.suppress(ImportError, FileNotFoundError):  # the mesos plugin's cgroups
+        from tests.mesos.harness import remove_agent_cgroups
+
+        remove_agent_cgroups((work_dir / "meta" / "agent_id").read_text().strip())

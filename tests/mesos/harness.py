@@ -89,8 +89,12 @@ def clean_up(work_dir: Path, agent_id: str | None) -> None:
         supervisor = psutil.Process(int((state / "supervisor.pid").read_text()))
         supervisor.terminate()
         _wait_gone(supervisor)
-    if agent_id is None:
-        return
+    if agent_id is not None:
+        remove_agent_cgroups(agent_id)
+
+
+def remove_agent_cgroups(agent_id: str) -> None:
+    """Kill what is left in an agent's cgroups, and remove them."""
     for mount in _cgroup_mounts():
         root = mount / cgroups.CGROUPS_ROOT / agent_id
         if root.exists():

@@ -13,11 +13,12 @@ at which files exist.
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
 import re
 import signal
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -282,7 +283,7 @@ def join(directories: Iterable[str]) -> None:
 def kill_all(directories: Iterable[str]) -> None:
     """SIGKILL every process in the cgroups, including ones that left the task's group."""
     for directory in directories:
-        with contextlib.suppress(FileNotFoundError):
+        with _unless_gone():
             kill_file = os.path.join(directory, "cgroup.kill")
             if os.path.exists(kill_file):
                 with open(kill_file, "w") as kill:
@@ -298,17 +299,24 @@ def kill_all(directories: Iterable[str]) -> None:
 
 
 def _pids(directory: str) -> list[int]:
-    with open(os.path.join(directory, "cgroup.procs")) as procs:
+    with _unless_gone(), open(os.path.join(directory, "cgroup.procs")) as procs:
         return [int(line) for line in procs if line.strip()]
+    return []
+
+
+@contextlib.contextmanager
+def _unless_gone() -> Iterator[None]:
+    """A cgroup removed meanwhile (ENOENT, or ENODEV while it dies) holds nothing."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in (errno.ENOENT, errno.ENODEV):
+            raise
 
 
 def pids(directories: Iterable[str]) -> set[int]:
-    """The processes in the cgroups (none for a cgroup already removed)."""
-    found: set[int] = set()
-    for directory in directories:
-        with contextlib.suppress(FileNotFoundError):
-            found.update(_pids(directory))
-    return found
+    """The processes in the cgroups."""
+    return {pid for directory in directories for pid in _pids(directory)}
 
 
 def remove(directories: Iterable[str]) -> bool:
