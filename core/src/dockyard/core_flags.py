@@ -87,6 +87,13 @@ def core_flag_set() -> FlagSet:
         help="Run tasks as CommandInfo.user or the framework user (needs root).",
     )
     flags.add(
+        "cgroups_enable_cfs",
+        BOOL,
+        default=False,
+        help="Give a task with no cpus limit a hard CPU quota of its cpus request "
+        "(100ms CFS period), in Docker containers and in the mesos containerizer's cgroups.",
+    )
+    flags.add(
         "http_credentials",
         JSON,
         secret=True,

@@ -55,7 +55,7 @@ from dockyard_docker.logs import LogFollower, forget_cursors
 from dockyard_docker.registry_auth import CredentialsError, credentials_for, fingerprint
 from dockyard_docker.removals import RemovalSchedule
 from dockyard_docker.resources import host_memory
-from dockyard_docker.run_config import RunContext, build_run_spec
+from dockyard_docker.run_config import RunContext, build_run_spec, usage_limits
 from dockyard_docker.spec import SpecError
 from dockyard_docker.stats import statistics
 from dockyard_docker.tracking import Phase, Tracked
@@ -139,6 +139,7 @@ class DockerContainerizer:
                 sandbox_directory=docker_settings.sandbox_directory,
                 default_dns=docker_settings.default_dns,
                 total_memory=host_memory(),
+                enable_cfs=docker_settings.enable_cfs,
                 paths=paths,
             ),
             watcher=watcher,
@@ -457,12 +458,15 @@ class DockerContainerizer:
         tracked = self._containers.get(container_id.value)
         if tracked is None or tracked.docker_id is None or tracked.termination.done():
             return None
-        api = self._started().api
+        runtime = self._started()
         try:
-            stats = await self._blocking(api.stats, tracked.docker_id, stream=False, one_shot=True)
+            stats = await self._blocking(
+                runtime.api.stats, tracked.docker_id, stream=False, one_shot=True
+            )
         except DockerException:
             return None
-        return statistics(stats, time.time())
+        limits = usage_limits(tracked.config, runtime.run_context)
+        return limits.applied_to(statistics(stats, time.time()))
 
     # ------------------------------------------------------------------ recovery
 

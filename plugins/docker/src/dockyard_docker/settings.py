@@ -96,6 +96,8 @@ class DockerSettings:
     shutdown_grace: timedelta
     agent_ip: str | None
     """The agent's ``--ip`` if it names one address: the IP of host-network containers."""
+    enable_cfs: bool
+    """The core's ``--cgroups_enable_cfs``: CPU quotas from cpus requests."""
 
     @classmethod
     def from_flags(cls, flags: Flags) -> DockerSettings:
@@ -110,6 +112,7 @@ class DockerSettings:
             default_dns=flags["default_container_dns"],
             shutdown_grace=flags.get("executor_shutdown_grace_period") or DEFAULT_SHUTDOWN_GRACE,
             agent_ip=_specific_address(flags.get("ip")),
+            enable_cfs=bool(flags.get("cgroups_enable_cfs")),
         )
 
     @property

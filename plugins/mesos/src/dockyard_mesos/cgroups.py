@@ -55,9 +55,13 @@ def compute_limits(
     mem_mb: float | None,
     cpus_limit: float | None,
     mem_limit_mb: float | None,
+    enable_cfs: bool = False,
 ) -> Limits:
-    """Mesos's formulas (``mesos-behaviour.md`` §3.5 "Computed options" and §3.8)."""
+    """Mesos's formulas (``mesos-behaviour.md`` §3.5 "Computed options" and §3.8); with
+    ``--cgroups_enable_cfs`` a task without a cpus limit gets a quota of its request."""
     shares = None if cpus is None else max(math.floor(CPU_SHARES_PER_CPU * cpus), MIN_CPU_SHARES)
+    if cpus_limit is None and enable_cfs:
+        cpus_limit = cpus
     quota = None
     if cpus_limit is not None and math.isfinite(cpus_limit):
         quota = max(math.floor(CPU_CFS_PERIOD_US * cpus_limit), MIN_CPU_CFS_QUOTA_US)

@@ -76,6 +76,7 @@ class MesosContainerizer:
         self._hierarchy: cgroups.Hierarchy | None = None
         self._cgroups_root = Path(cgroups.CGROUPS_ROOT)
         self._default_grace_period = DEFAULT_GRACE_PERIOD
+        self._enable_cfs = False
 
     # -- start-up and shut-down ----------------------------------------------------------
 
@@ -93,6 +94,7 @@ class MesosContainerizer:
     @hookimpl
     async def start(self, context: AgentContext) -> None:
         self._isolation = context.flags["isolation"]
+        self._enable_cfs = bool(context.flags.get("cgroups_enable_cfs"))
         grace = context.flags.get("executor_shutdown_grace_period")
         self._default_grace_period = DEFAULT_GRACE_PERIOD if grace is None else grace
         self._cgroups_root = Path(cgroups.CGROUPS_ROOT) / context.agent_id
@@ -154,7 +156,7 @@ class MesosContainerizer:
         key = str(config.container_id)
         if key in self._containers:
             raise LaunchError(f"Container '{key}' already exists")
-        allocation = isolation.allocation(config)
+        allocation = isolation.allocation(config, self._enable_cfs)
         container = _Container(
             termination=asyncio.get_running_loop().create_future(),
             allocation=allocation,
@@ -347,7 +349,7 @@ class MesosContainerizer:
         saved_cgroups = handle.get("cgroups")
         container = _Container(
             termination=asyncio.get_running_loop().create_future(),
-            allocation=isolation.allocation(recovered.config)
+            allocation=isolation.allocation(recovered.config, self._enable_cfs)
             if saved_allocation is None
             else isolation.Allocation(**saved_allocation),
             grace_period=recovered.config.kill_grace_period,
