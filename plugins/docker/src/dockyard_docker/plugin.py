@@ -56,6 +56,7 @@ from dockyard_docker.registry_auth import CredentialsError, credentials_for, fin
 from dockyard_docker.removals import RemovalSchedule
 from dockyard_docker.resources import host_memory
 from dockyard_docker.run_config import RunContext, build_run_spec, usage_limits
+from dockyard_docker.sandbox_output import create_outputs
 from dockyard_docker.spec import SpecError
 from dockyard_docker.stats import statistics
 from dockyard_docker.tracking import Phase, Tracked
@@ -250,6 +251,7 @@ class DockerContainerizer:
             spec = build_run_spec(config, runtime.run_context)
         except SpecError as error:
             raise LaunchError(str(error)) from None
+        await self._blocking(create_outputs, config.sandbox, config.user)
         tracked.secret_names = spec.secret_names
         creating = self._blocking(engine.create, runtime.api, spec)
         try:
