@@ -18,6 +18,7 @@ from typing import TextIO
 
 from dockyard import __version__
 from dockyard.agent import Agent
+from dockyard.api.one_shot import serving_executors
 from dockyard.api.server import serve
 from dockyard.containers import StartupError
 from dockyard.core_flags import core_flag_set
@@ -161,10 +162,13 @@ async def run_one_task(flags: Flags, host: PluginHost, task: TaskInfo) -> int:
                 printer(status)
 
         unsubscribe = agent.subscribe(on_status)
-        record = await agent.launch_task(task)
-        print(f"Sandbox: {record.sandbox}", file=sys.stderr)
-        with kill_on_interrupt(agent, record):
-            final = await agent.wait_task(record)
+        serving = serving_executors(agent, flags) if task.executor else contextlib.nullcontext()
+        async with serving:
+            record = await agent.launch_task(task)
+            print(f"Sandbox: {record.sandbox}", file=sys.stderr)
+            with kill_on_interrupt(agent, record):
+                final = await agent.wait_task(record)
+                await agent.dispatcher.wait(record.container_id)  # an executor shuts down
         unsubscribe()
     finally:
         await agent.stop()
