@@ -20,6 +20,7 @@ from docker.errors import NotFound
 from dockyard_docker import naming
 
 from tests.agent.conftest import RunningAgent, stop_agent
+from tests.docker.waiting import until
 
 from .conftest import SESSION_LABEL, AgentContainers, StartAgent
 from .tasks import command_task, framework
@@ -28,6 +29,10 @@ pytest.importorskip("dockyard_docker")
 
 MIB = 1024 * 1024
 SLEEP = "exec sleep 600"
+BUSY_THEN_SLEEP = (
+    "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; echo > $MESOS_SANDBOX/ready; " + SLEEP
+)
+"""Runs on the CPU a little (so CFS counts periods), then says so and sleeps."""
 
 
 def scalar(name: str, value: float) -> dict[str, Any]:
@@ -69,7 +74,8 @@ async def test_usage_states_the_limits_and_cfs_quotas_the_request(
     100 ms x cpus; a limit wins. Usage states requests and limits, whatever the Engine says."""
     agent = await start_agent("--cgroups_enable_cfs")
     requested = [scalar("cpus", 0.5), scalar("mem", 64)]
-    await launch(agent, command_task("requested", SLEEP, busybox_image, resources=requested))
+    task = command_task("requested", BUSY_THEN_SLEEP, busybox_image, resources=requested)
+    await launch(agent, task)
     limited = {"cpus": {"value": 1.5}, "mem": {"value": 128}}
     resources = [scalar("cpus", 0.25), scalar("mem", 64)]
     task = command_task("limited", SLEEP, busybox_image, resources=resources, limits=limited)
@@ -82,6 +88,8 @@ async def test_usage_states_the_limits_and_cfs_quotas_the_request(
     host = agent_containers.inspect(limited_id)["HostConfig"]
     assert (host["CpuQuota"], host["CpuPeriod"], host["CpuShares"]) == (150_000, 100_000, 256)
 
+    sandbox = Path((await agent.tasks())["requested"]["sandbox_directory"])
+    await until((sandbox / "ready").exists)
     stats = await statistics(agent)
     assert limits_of(stats[requested_id]) == {
         "cpus_limit": 0.5,
@@ -95,7 +103,7 @@ async def test_usage_states_the_limits_and_cfs_quotas_the_request(
         "mem_limit_bytes": 128 * MIB,
         "mem_soft_limit_bytes": 64 * MIB,
     }
-    assert stats[requested_id]["cpus_nr_periods"] >= 0, "a quota's throttling is reported"
+    assert stats[requested_id]["cpus_nr_periods"] > 0, "the quota's CFS statistics are reported"
 
 
 async def test_without_cfs_a_request_has_no_quota_and_no_hard_cpu_limit(
