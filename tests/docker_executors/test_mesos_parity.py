@@ -229,3 +229,14 @@ async def test_a_container_the_ledger_forgot_is_an_orphan_at_the_next_start(
         assert api.inspect_container(neighbour)["State"]["Running"], "not ours: untouched"
     finally:
         api.remove_container(neighbour, force=True)
+
+
+async def test_a_task_id_with_a_colon_runs(start_agent: StartAgent, busybox_image: str) -> None:
+    """Its sandbox path holds the colon, which a ``-v`` bind cannot (Mesos's MESOS-1833)."""
+    agent = await start_agent()
+    await launch(agent, command_task("ct:1:0:job", "echo hello from $MESOS_SANDBOX", busybox_image))
+    task = await agent.wait_for_state("ct:1:0:job", "TASK_FINISHED", "TASK_FAILED")
+    assert task["state"] == "TASK_FINISHED", task["statuses"][-1]
+    sandbox = Path(task["sandbox_directory"])
+    assert ":" in sandbox.parent.parent.name
+    assert (sandbox / "stdout").read_text() == "hello from /mnt/mesos/sandbox\n"

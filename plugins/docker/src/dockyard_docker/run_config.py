@@ -132,7 +132,10 @@ def add_volumes(
 ) -> None:
     for volume in info.volumes:
         add_volume(spec, volume, docker, sandbox, mapped)
-    spec.append_host("binds", f"{sandbox}:{mapped}:rw")
+    if ":" in str(sandbox):  # a task id may hold one; a bind string cannot (MESOS-1833)
+        spec.append_host("mounts", Mount(mapped, str(sandbox), type="bind", read_only=False))
+    else:
+        spec.append_host("binds", f"{sandbox}:{mapped}:rw")
 
 
 def add_volume(
