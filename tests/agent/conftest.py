@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,26 +36,42 @@ TERMINAL = frozenset(
 )
 
 
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="tasks run as nobody: needs root")
+
+
+@pytest.fixture
+def public_dir() -> Iterator[Path]:
+    """A directory ``nobody`` can traverse (pytest's tmp dirs are private to root)."""
+    directory = Path(tempfile.mkdtemp(prefix="dockyard-agent-"))
+    directory.chmod(0o755)
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory)
+
+
 @dataclass
 class RunningAgent:
     process: subprocess.Popen[bytes]
     url: str
     work_dir: Path
     session: aiohttp.ClientSession
+    operator_auth: tuple[str, str] | None = None
+    """Credentials the helpers below (and the clean-up) use; ``call`` only uses its own."""
+    log: Path | None = None
+    """Where the agent's stdout and stderr go."""
 
     async def call(
         self, body: Any, *, auth: tuple[str, str] | None = None
     ) -> aiohttp.ClientResponse:
         data = body if isinstance(body, str) else json.dumps(body)
-        headers = {"Content-Type": "application/json"}
-        if auth is not None:
-            headers["Authorization"] = aiohttp.encode_basic_auth(*auth)
+        headers = {"Content-Type": "application/json", **basic_auth(auth)}
         response = await self.session.post(f"{self.url}/api/v1", data=data, headers=headers)
         await response.read()
         return response
 
     async def call_json(self, body: Any) -> Any:
-        response = await self.call(body)
+        response = await self.call(body, auth=self.operator_auth)
         assert response.status == 200, await response.text()
         return await response.json()
 
@@ -72,7 +91,16 @@ class RunningAgent:
             return (await self.tasks()).get(task_id)
 
         async with asyncio.timeout(60):
-            return await follow_until_state(self.session, self.url, current, states)
+            return await follow_until_state(
+                self.session, self.url, current, states, basic_auth(self.operator_auth)
+            )
+
+
+def basic_auth(auth: tuple[str, str] | None) -> dict[str, str]:
+    """The ``Authorization`` header for ``(principal, secret)``, UTF-8 encoded."""
+    if auth is None:
+        return {}
+    return {"Authorization": "Basic " + base64.b64encode(":".join(auth).encode()).decode()}
 
 
 def start_agent(work_dir: Path, log: Path, *flags: str) -> tuple[subprocess.Popen[bytes], str]:
@@ -124,13 +152,15 @@ async def make_agent(
     started: list[RunningAgent] = []
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
 
-    async def make(*flags: str, work_dir: Path | None = None) -> RunningAgent:
+    async def make(
+        *flags: str, work_dir: Path | None = None, operator_auth: tuple[str, str] | None = None
+    ) -> RunningAgent:
         work = work_dir or tmp_path / "work"
         log = tmp_path / f"agent-{len(started)}.log"
         process, url = await asyncio.to_thread(
             start_agent, work, log, *(flags or ("--containerizers=sample",))
         )
-        agent = RunningAgent(process, url, work, session)
+        agent = RunningAgent(process, url, work, session, operator_auth, log)
         started.append(agent)
         return agent
 
@@ -141,7 +171,8 @@ async def make_agent(
                 for task_id, task in (await agent.tasks()).items():
                     if task["state"] not in TERMINAL:
                         await agent.call(
-                            {"type": "KILL_TASK", "kill_task": {"task_id": {"value": task_id}}}
+                            {"type": "KILL_TASK", "kill_task": {"task_id": {"value": task_id}}},
+                            auth=agent.operator_auth,
                         )
                         await agent.wait_for_state(
                             task_id, "TASK_KILLED", "TASK_FINISHED", "TASK_FAILED"

@@ -31,12 +31,14 @@ async def follow_until_state(
     url: str,
     current: Callable[[], Awaitable[dict[str, Any] | None]],
     states: tuple[str, ...],
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The task (``current()``, read from the API) once its state is one of ``states``.
 
     The SUBSCRIBE stream is opened first, so no update between two reads can be missed.
     """
-    async with session.post(f"{url}/api/v1", json={"type": "SUBSCRIBE"}) as stream:
+    subscribe = {"type": "SUBSCRIBE"}
+    async with session.post(f"{url}/api/v1", json=subscribe, headers=headers) as stream:
         await next_event(stream)  # SUBSCRIBED: the state when the stream started
         while True:
             task = await current()

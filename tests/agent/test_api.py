@@ -240,22 +240,6 @@ async def test_metrics_snapshot_and_prometheus(make_agent) -> None:
     assert "dockyard_slave_tasks_finished 1.0" in text
 
 
-async def test_write_calls_need_credentials_when_configured(make_agent, tmp_path: Path) -> None:
-    credentials = tmp_path / "credentials.json"
-    credentials.write_text('{"credentials": [{"principal": "ops", "secret": "s3cret"}]}')
-    agent: RunningAgent = await make_agent(
-        "--containerizers=sample",
-        "--authenticate_http_readwrite",
-        f"--http_credentials=file://{credentials}",
-    )
-    assert (await agent.call(launch("t1", "true"))).status == 401
-    assert (await agent.call(launch("t1", "true"), auth=("ops", "nope"))).status == 401
-    assert (await agent.call(launch("t1", "true"), auth=("ops", "s3cret"))).status == 202
-    assert (await agent.call({"type": "GET_HEALTH"})).status == 200
-    flags = await agent.call_json({"type": "GET_FLAGS"})
-    assert "s3cret" not in str(flags)
-
-
 async def test_sigterm_shuts_down_cleanly_and_leaves_tasks_running(make_agent) -> None:
     agent: RunningAgent = await make_agent()
     await agent.call(launch("t1", "echo $$ > pid; sleep 30"))

@@ -74,6 +74,7 @@ async def test_latest_goes_with_the_last_run(make_agent) -> None:
     agent: RunningAgent = await make_agent("--containerizers=mesos")
     await run_to_end(agent, "again")
     assert (await agent.call(launch("again", "true"))).status == 202
+
     async def both_ended() -> bool:
         return len(await ended_runs(agent, "again")) == 2
 

@@ -118,7 +118,7 @@ def test_the_token_reaches_the_environment() -> None:
         ("Bearer a.b.c", "invalid token"),
         ("Bearer \udcff.x.y", "a JWT is ASCII"),
         (f"Bearer {jwt.encode(CLAIMS.as_jwt(), b'o' * 32)}", "Signature verification failed"),
-        (f"Bearer {jwt.encode(CLAIMS.as_jwt(), None, algorithm='none')}", "alg value"),
+        (f"Bearer {jwt.encode(CLAIMS.as_jwt(), None, algorithm='none')}", "alg value"),  # type: ignore[arg-type]
         (f"Bearer {jwt.encode(CLAIMS.as_jwt(), KEY * 2, algorithm='HS512')}", "alg value"),
         (f"Bearer {jwt.encode({'fid': 'fw', 'eid': 'ex1'}, KEY)}", 'missing the "cid" claim'),
         (f"Bearer {jwt.encode({**CLAIMS.as_jwt(), 'exp': 1}, KEY)}", "expired"),

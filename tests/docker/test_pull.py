@@ -117,6 +117,22 @@ async def test_wrong_password_fails_without_revealing_it(
     assert termination is not None
 
 
+async def test_a_planted_link_lends_no_credentials(
+    agent, registry, private_image, pulled, tmp_path
+):
+    """A link in the sandbox to credentials elsewhere (say, root's) is not followed."""
+    pulled.append(private_image)
+    elsewhere = tmp_path / "root-home"
+    sandbox_config_json(elsewhere, registry, PASSWORD)
+    sandbox = tmp_path / "sandbox"
+    sandbox.mkdir()
+    (sandbox / ".docker").symlink_to(elsewhere / ".docker")
+    config = task_config(sandbox, private_image, "true")
+    with pytest.raises(LaunchError, match=r"'\.docker/config\.json' is or passes through a"):
+        await agent.plugin.prepare(config)
+    assert await agent.plugin.destroy(config.container_id, None) is not None
+
+
 async def test_without_credentials_the_pull_fails(agent, private_image, pulled, tmp_path):
     config = task_config(tmp_path, private_image, "true")
     with pytest.raises(LaunchError, match="Failed to pull image"):

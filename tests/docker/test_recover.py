@@ -202,3 +202,34 @@ async def test_removal_after_the_delay_survives_a_restart(
     assert exists(docker_api, docker_id)
     await agents.start("--docker_remove_delay=1secs", agent_id=first.agent_id)
     await until(lambda: not exists(docker_api, docker_id))
+
+
+async def test_a_restarted_agent_never_appends_output_through_a_planted_link(
+    agents, busybox_image, tmp_path, docker_api
+):
+    """The container replaces its ``stdout`` with a link to a host file while the agent is
+    down; the next agent does not follow it (it would append as root to any file)."""
+    victim = tmp_path / "victim"
+    victim.write_text("untouched\n")
+    first = await agents.start()
+    sandbox = tmp_path / "planter"
+    command = (
+        "echo before; while [ ! -f $MESOS_SANDBOX/go ]; do sleep 0.05; done; "
+        f"rm $MESOS_SANDBOX/stdout; ln -s {victim} $MESOS_SANDBOX/stdout; echo after; exit 0"
+    )
+    config = task_config(sandbox, busybox_image, command)
+    await first.plugin.prepare(config)
+    handle = (await first.plugin.launch(config)).handle
+    await until(lambda: text(sandbox / "stdout") == "before\n")
+    await agents.stop(first)
+    (sandbox / "go").touch()
+    await asyncio.to_thread(docker_api.wait, handle["docker_id"])
+
+    second = await agents.start(agent_id=first.agent_id)
+    recovered = await second.plugin.recover([RecoveredContainer(config=config, handle=handle)])
+    assert [c.value for c in recovered] == [config.container_id.value]
+    termination = await second.plugin.wait(config.container_id)
+    assert termination is not None
+    assert termination.state == TaskState.TASK_FINISHED
+    assert victim.read_text() == "untouched\n"
+    assert (sandbox / "stdout").is_symlink(), "the agent left the container's link alone"

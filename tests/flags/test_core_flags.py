@@ -24,6 +24,7 @@ def test_defaults_follow_mesos() -> None:
     assert flags.switch_user is True
     assert flags.http_credentials is None
     assert flags.authenticate_http_readwrite is False
+    assert flags.authenticate_http_readonly is False
     assert flags.recover == "reconnect"
     assert flags.executor_environment_variables is None
     assert flags.work_dir == str(default_work_dir())

@@ -37,6 +37,7 @@ from dockyard.messages import (
     dumps,
     load,
     loads,
+    parse_json,
 )
 
 MESOS_TASK: dict[str, Any] = {
@@ -408,3 +409,29 @@ def test_ints_must_be_whole_numbers_in_range() -> None:
     assert load(PortMapping, {"host_port": 5.0, "container_port": "+6"}).host_port == 5
     with pytest.raises(MessageError, match="container_port: 4294967296 is out of range"):
         load(PortMapping, {"host_port": 1, "container_port": 2**32})
+
+
+def test_an_integer_string_of_thousands_of_digits_is_refused() -> None:
+    """``int()`` raises ValueError beyond 4300 digits; it must not escape the schema."""
+    with pytest.raises(MessageError, match="container_port: not a valid integer"):
+        load(PortMapping, {"host_port": 1, "container_port": "9" * 5000})
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        (b"\xff{}", r"^task: not valid UTF-8 \(byte 0xff at 0\)$"),
+        ('{"name": "\\ud800"}', r"^task\.name: contains a lone surrogate \(\\ud800\)"),
+        ('{"a": [{"\\udfff": 1}]}', r"^task\.a\[0\]: an object key contains a lone surrogate"),
+        ('{"name": ' + "1" * 5000 + "}", r"^task: a number has more than 4300 digits$"),
+        ("[" * 100_000, r"^task: nested more than 64 levels deep$"),
+        ("[" * 65 + "]" * 65, r"^task: nested more than 64 levels deep$"),
+    ],
+)
+def test_untrusted_json_text_is_refused_with_a_message_error(text: str | bytes, error: str) -> None:
+    with pytest.raises(MessageError, match=error):
+        parse_json(text, path="task")
+
+
+def test_json_nested_64_levels_deep_is_accepted() -> None:
+    assert parse_json("[" * 64 + "]" * 64) == parse_json(("[" * 64 + "]" * 64).encode())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from dockyard.validation import (
     validate_task,
 )
 
+CONTAINER_WHY = "so that its checkpoint file name fits in NAME_MAX"
 BOTH_OR_NEITHER = (
     "Task should have at least one (but not both) of CommandInfo or ExecutorInfo present"
 )
@@ -67,11 +69,17 @@ def test_exactly_one_of_command_or_executor(extra: dict[str, Any]) -> None:
         ("a/b", "'a/b' contains invalid characters"),
         ("a\\b", "'a\\\\b' contains invalid characters"),
         ("a\nb", "'a\\nb' contains invalid characters"),
-        ("x" * 256, "ID must not be greater than 255 characters"),
+        ("x" * 256, "ID must not be greater than 255 bytes"),
+        ("é" * 128, "ID must not be greater than 255 bytes"),
+        ("\ud800", "ID must be valid Unicode (it contains a lone surrogate)"),
     ],
 )
 def test_task_id_rules(value: str, reason: str) -> None:
     assert task_errors(task(task_id={"value": value})) == [("task.task_id.value", reason)]
+
+
+def test_the_longest_task_id_is_valid() -> None:
+    validate_task(task(task_id={"value": "x" * 255}))
 
 
 def test_executor_and_framework_ids_are_checked() -> None:
@@ -319,17 +327,39 @@ def test_check_rules() -> None:
     ]
 
 
+def nested_container_id(levels: int) -> dict[str, Any]:
+    container_id: dict[str, Any] = {"value": "c0"}
+    for level in range(1, levels):
+        container_id = {"value": f"c{level}", "parent": container_id}
+    return container_id
+
+
 @pytest.mark.parametrize(
     ("container_id", "path", "reason"),
     [
-        ({"value": "a.b"}, "container_id.value", "'a.b' contains invalid characters"),
-        ({"value": "a b"}, "container_id.value", "'a b' contains invalid characters"),
+        (
+            {"value": "a.b"},
+            "container_id.value",
+            "'a.b' contains invalid characters ('.' and ' ' are not allowed)",
+        ),
+        (
+            {"value": "a b"},
+            "container_id.value",
+            "'a b' contains invalid characters ('.' and ' ' are not allowed)",
+        ),
         ({"value": "a/b"}, "container_id.value", "'a/b' contains invalid characters"),
         (
-            {"value": "c" * 243},
+            {"value": "c" * 237},
             "container_id.value",
-            f"'{'c' * 243}' is longer than 242 characters",
+            f"ID must not be greater than 236 bytes, {CONTAINER_WHY}",
         ),
+        (
+            {"value": "c" * 200, "parent": {"value": "p" * 36}},
+            "container_id",
+            f"'{'p' * 36}.{'c' * 200}' (the parents and the container joined with '.') "
+            f"must not be greater than 236 bytes, {CONTAINER_WHY}",
+        ),
+        (nested_container_id(33), "container_id", "must not be nested more than 32 levels deep"),
         (
             {"value": "ok", "parent": {"value": ".."}},
             "container_id.parent.value",
@@ -350,6 +380,8 @@ def test_container_id_rules(container_id: dict[str, Any], path: str, reason: str
 
 def test_valid_nested_container_id() -> None:
     validate_container_id(load(ContainerID, {"value": "b", "parent": {"value": "a"}}))
+    validate_container_id(load(ContainerID, nested_container_id(32)))
+    validate_container_id(load(ContainerID, {"value": "c" * 236}))
 
 
 def launch(**extra: Any) -> LaunchContainer:
@@ -398,7 +430,31 @@ def test_deeply_nested_container_may_not_set_resources() -> None:
         (
             {"type": "KILL_CONTAINER", "kill_container": {"container_id": {"value": "a.b"}}},
             "kill_container.container_id.value",
-            "'a.b' contains invalid characters",
+            "'a.b' contains invalid characters ('.' and ' ' are not allowed)",
+        ),
+        (
+            {
+                "type": "KILL_CONTAINER",
+                "kill_container": {"container_id": {"value": "c"}, "signal": 0},
+            },
+            "kill_container.signal",
+            f"must be a signal number from 1 to {signal.NSIG - 1}",
+        ),
+        (
+            {
+                "type": "LAUNCH_TASK",
+                "launch_task": {
+                    "task": {"name": "t", "task_id": {"value": "t"}, "command": {}},
+                    "framework_info": {"user": "u", "name": "f", "id": {"value": "../../srv"}},
+                },
+            },
+            "launch_task.framework_info.id.value",
+            "'../../srv' contains invalid characters",
+        ),
+        (
+            {"type": "KILL_TASK", "kill_task": {"task_id": {"value": "t" * 256}}},
+            "kill_task.task_id.value",
+            "ID must not be greater than 255 bytes",
         ),
         (
             {

@@ -28,6 +28,7 @@ from dockyard.dispatcher import Dispatcher, container_key
 from dockyard.executors import Executors
 from dockyard.flags import Flags
 from dockyard.host import PluginHost
+from dockyard.id_rules import check_agent_paths
 from dockyard.launch_config import LaunchConfigs
 from dockyard.ledger import Ledger, Retention, StatusListener, TaskRecord
 from dockyard.lifecycle import TaskConflictError, TaskLifecycle, TaskNotFoundError
@@ -119,6 +120,7 @@ class Agent:
         containerizers = self._enabled_containerizers()
         fetchers = self.host.names(FETCHERS)
         self.configs.agent_id = self._load_or_create_agent_id()
+        check_agent_paths(self.work_dir, self.agent_id)
         self.dispatcher.enable(containerizers, fetchers)
         for name in [*containerizers, *fetchers]:
             state_dir = self.meta_dir / "plugins" / name

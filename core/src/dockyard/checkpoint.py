@@ -13,10 +13,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+TEMPORARY_PREFIX = "."
+TEMPORARY_SUFFIX = ".tmp"
+TEMPORARY_NAME_OVERHEAD = len(TEMPORARY_PREFIX) + len(".XXXXXXXX") + len(TEMPORARY_SUFFIX)
+"""Bytes the temporary file's name adds to the checkpoint's: ``.<name>.<8 random>.tmp``."""
+
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp_name = tempfile.mkstemp(
+        dir=path.parent, prefix=f"{TEMPORARY_PREFIX}{path.name}.", suffix=TEMPORARY_SUFFIX
+    )
     try:
         with os.fdopen(fd, "wb") as tmp:
             tmp.write(data)
@@ -49,5 +56,5 @@ def read_json(path: Path) -> Any:
 def discard_partial_writes(directory: Path) -> None:
     """Remove temporary files left by a write that a crash interrupted."""
     if directory.is_dir():
-        for leftover in directory.glob(".*.tmp"):
+        for leftover in directory.glob(f"{TEMPORARY_PREFIX}*{TEMPORARY_SUFFIX}"):
             leftover.unlink(missing_ok=True)

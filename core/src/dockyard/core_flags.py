@@ -101,10 +101,19 @@ def core_flag_set() -> FlagSet:
         '[{"principal": ..., "secret": ...}]}.',
     )
     flags.add(
+        "authenticate_http_readonly",
+        BOOL,
+        default=False,
+        help="Require authentication for the calls and endpoints that only read the agent's "
+        "state: GET_FLAGS, GET_STATE, GET_TASKS, GET_CONTAINERS, WAIT_CONTAINER, SUBSCRIBE, "
+        "/files/* and /metrics*.",
+    )
+    flags.add(
         "authenticate_http_readwrite",
         BOOL,
         default=False,
-        help="Require authentication for HTTP endpoints that change state.",
+        help="Require authentication for every /api/v1 call (as Mesos does for its v1 "
+        "operator API), the calls that change state and those that read it.",
     )
     flags.add(
         "authenticate_http_executors",

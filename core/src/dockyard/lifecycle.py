@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.background import Background
-from dockyard.containers import ContainerConfig, Launched, LaunchError, Termination
+from dockyard.containers import Launched, LaunchError, Termination
 from dockyard.dispatcher import Dispatcher, Stage, StageObserver
 from dockyard.executors import Executors
 from dockyard.flags import Flags
@@ -130,12 +130,8 @@ class TaskLifecycle:
         if framework.id is None:
             framework.id = FrameworkID(value=DEFAULT_FRAMEWORK_ID)
         validate_task(task)
-        for known in self.ledger.accepted():
-            same = known.task.task_id == task.task_id and known.framework.id == framework.id
-            if same and not known.ending:
-                raise TaskConflictError(
-                    f"task.task_id: task '{task.task_id.value}' is already running"
-                )
+        if self.ledger.live(framework.id.value, task.task_id.value) is not None:
+            raise TaskConflictError(f"task.task_id: task '{task.task_id.value}' is already running")
         if task.container is None and self.flags.default_container_info is not None:
             task.container = copy.deepcopy(self.flags.default_container_info)
         container_id = ContainerID(value=str(uuid.uuid4()))
@@ -187,7 +183,8 @@ class TaskLifecycle:
             lambda: self.stop(record, KillCause.REGISTRATION_TIMEOUT, None),
         )
         try:
-            await asyncio.to_thread(create_sandbox_for, config)  # mkdirs are slow on a busy disk
+            # mkdirs are slow on a busy disk: off the event loop
+            await asyncio.to_thread(create_sandbox, config.sandbox, config.user)
             if record.kill_cause is not None:  # killed meanwhile: nothing to destroy yet
                 raise LaunchError("killed before its container was launched")
             launched = await self.dispatcher.launch(config, observe=self._observer(record))
@@ -366,14 +363,3 @@ def wants_killing_state(record: TaskRecord) -> bool:
         capability.type is FrameworkCapabilityType.TASK_KILLING_STATE
         for capability in record.framework.capabilities
     )
-
-
-def create_sandbox_for(config: ContainerConfig) -> None:
-    try:
-        create_sandbox(config.sandbox, config.user)
-    except KeyError:
-        raise LaunchError(
-            f"Failed to create sandbox: user '{config.user}' does not exist"
-        ) from None
-    except OSError as error:
-        raise LaunchError(f"Failed to create sandbox: {error}") from None

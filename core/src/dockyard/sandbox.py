@@ -6,6 +6,8 @@ import os
 import pwd
 from pathlib import Path
 
+from dockyard.containers import LaunchError
+
 
 def task_sandbox(
     work_dir: Path, agent_id: str, framework_id: str, executor_id: str, container_id: str
@@ -30,19 +32,33 @@ def standalone_sandbox(work_dir: Path, container_id: str) -> Path:
 
 
 def create_sandbox(sandbox: Path, user: str | None) -> None:
-    """Create the sandbox (owned by ``user`` when given) and point ``latest`` at it."""
+    """Create the sandbox (owned by ``user`` when given) and point ``latest`` at it.
+
+    Raises LaunchError for an unknown user or a directory that cannot be made.
+    """
+    try:
+        entry = None if user is None else pwd.getpwnam(user)
+    except (KeyError, ValueError):  # ValueError: a NUL in the name
+        raise LaunchError(f"Failed to create sandbox: user {user!r} does not exist") from None
+    try:
+        make_directory(sandbox)
+        if entry is not None:
+            os.chown(sandbox, entry.pw_uid, entry.pw_gid)
+        if sandbox.parent.name == "runs":
+            point_latest_at(sandbox)
+    except OSError as error:
+        raise LaunchError(f"Failed to create sandbox: {error}") from None
+
+
+def make_directory(sandbox: Path) -> None:
+    """``mkdir -p``, again if garbage collection removes an emptied parent meanwhile."""
     for attempt in range(3):
         try:
             sandbox.mkdir(parents=True, exist_ok=False)
-            break
-        except FileNotFoundError:  # garbage collection removed an empty parent meanwhile
+            return
+        except FileNotFoundError:
             if attempt == 2:
                 raise
-    if user is not None:
-        entry = pwd.getpwnam(user)
-        os.chown(sandbox, entry.pw_uid, entry.pw_gid)
-    if sandbox.parent.name == "runs":
-        point_latest_at(sandbox)
 
 
 def point_latest_at(sandbox: Path) -> None:

@@ -59,6 +59,9 @@ class SandboxCollector:
         self._interval = disk_watch_interval
         self._in_use = in_use
         self._ended = asyncio.Event()
+        self._next_pass = 0.0
+        """Wall-clock time of the next pass; an ending due earlier wakes the collector."""
+        self._allowed = gc_delay
         self.counters = GcCounters()
         self.pending = 0
         """Ended containers whose sandboxes are still on disk, as of the last pass."""
@@ -68,7 +71,7 @@ class SandboxCollector:
         self._background.spawn(self._run(), name="sandbox gc")
 
     def _published(self, record: TaskRecord, status: TaskStatus) -> None:
-        if record.terminal:
+        if record.terminal and time.time() + self._allowed < self._next_pass:
             self._ended.set()
 
     def allowed_age(self) -> float:
@@ -79,12 +82,13 @@ class SandboxCollector:
     async def _run(self) -> None:
         while True:
             self._ended.clear()
-            allowed = self.allowed_age()
+            self._allowed = allowed = self.allowed_age()
             await self.collect(time.time() - allowed)
             oldest = await self._ledger.oldest_end()
             wait = self._interval
             if oldest is not None:  # wake when it is due (or soon, if it is still in use)
                 wait = min(wait, max(MIN_WAIT, oldest + allowed - time.time()))
+            self._next_pass = time.time() + wait
             # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that comes as
             # the event is set (a task ending just before stop()), and this loop never ends.
             with contextlib.suppress(TimeoutError):

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import itertools
 import math
+import signal
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from dockyard.id_rules import IdKind, container_id_problems, id_problem
 from dockyard.messages import (
     Call,
     CallType,
@@ -27,7 +29,9 @@ from dockyard.messages import (
     ExecutorCallType,
     ExecutorInfo,
     ExecutorType,
+    FrameworkInfo,
     HealthCheck,
+    KillContainer,
     KillPolicy,
     KillTask,
     LaunchContainer,
@@ -48,10 +52,7 @@ from dockyard.messages import (
 )
 from dockyard.messages.errors import JsonPath
 
-NAME_MAX = 255
 UUID_BYTES = 16
-CONTAINER_ID_MAX = 242
-"""Longest container id: NAME_MAX less room for Docker's ``mesos-<agent>.`` name prefix."""
 
 
 class _Problems:
@@ -107,24 +108,26 @@ def validate_launch_container(launch: LaunchContainer, *, path: str = "launch_co
     problems.raise_if_any()
 
 
-def validate_call(call: Call) -> None:
+def validate_call(call: Call, *, path: str = "") -> None:
     """An operator API call: the body its ``type`` needs is present and valid."""
     problems = _Problems()
     if call.type in _CALL_BODIES:
         name, check = _CALL_BODIES[call.type]
         body = getattr(call, name)
         if body is None:
-            problems.add((name,), f"expecting '{name}' to be present for {call.type.name}")
+            problems.add(
+                (*_root(path), name), f"expecting '{name}' to be present for {call.type.name}"
+            )
         else:
-            check(body, (name,), problems)
+            check(body, (*_root(path), name), problems)
     problems.raise_if_any()
 
 
 def validate_executor_call(call: ExecutorCall) -> None:
     """An executor API call as Mesos's agent checks it (``validateExecutorCall``)."""
     problems = _Problems()
-    _check_id(call.executor_id.value, ("executor_id", "value"), problems)
-    _check_id(call.framework_id.value, ("framework_id", "value"), problems)
+    _check_id(call.executor_id.value, IdKind.EXECUTOR, ("executor_id", "value"), problems)
+    _check_id(call.framework_id.value, IdKind.FRAMEWORK, ("framework_id", "value"), problems)
     body_name = call.type.name.lower()
     if call.type in _EXECUTOR_CALL_BODIES and getattr(call, body_name) is None:
         problems.add((body_name,), f"expecting '{body_name}' to be present for {call.type.name}")
@@ -137,47 +140,31 @@ def validate_executor_call(call: ExecutorCall) -> None:
     problems.raise_if_any()
 
 
-def id_problem(value: str) -> str | None:
-    """Why ``value`` is not a valid Mesos id (``validateID``), or ``None``."""
-    if not value:
-        return "ID must not be empty"
-    if len(value.encode()) > NAME_MAX:
-        return f"ID must not be greater than {NAME_MAX} characters"
-    if value in (".", ".."):
-        return f"{value!r} is disallowed"
-    if any(c in "/\\" or ord(c) < 32 or ord(c) == 127 for c in value):
-        return f"{value!r} contains invalid characters"
-    return None
-
-
-def _check_id(value: str, at: JsonPath, problems: _Problems) -> None:
-    reason = id_problem(value)
+def _check_id(value: str, kind: IdKind, at: JsonPath, problems: _Problems) -> None:
+    reason = id_problem(value, kind)
     if reason:
         problems.add(at, reason)
 
 
 def _check_container_id(container_id: ContainerID, at: JsonPath, problems: _Problems) -> None:
-    value = container_id.value
-    reason = id_problem(value)
-    if reason is None and ("." in value or " " in value):
-        reason = f"{value!r} contains invalid characters"
-    if reason is None and len(value) > CONTAINER_ID_MAX:
-        reason = f"{value!r} is longer than {CONTAINER_ID_MAX} characters"
-    if reason:
-        problems.add((*at, "value"), reason)
-    if container_id.parent is not None:
-        _check_container_id(container_id.parent, (*at, "parent"), problems)
+    for below, reason in container_id_problems(container_id):
+        problems.add((*at, *below), reason)
+
+
+def _check_framework(framework: FrameworkInfo, at: JsonPath, problems: _Problems) -> None:
+    if framework.id is not None:
+        _check_id(framework.id.value, IdKind.FRAMEWORK, (*at, "id", "value"), problems)
 
 
 def _check_task(task: TaskInfo, at: JsonPath, problems: _Problems) -> None:
-    _check_id(task.task_id.value, (*at, "task_id", "value"), problems)
+    _check_id(task.task_id.value, IdKind.TASK, (*at, "task_id", "value"), problems)
     if (task.command is None) == (task.executor is None):
         problems.add(
             at,
             "Task should have at least one (but not both) of CommandInfo or ExecutorInfo present",
         )
     if task.agent_id is not None:
-        _check_id(task.agent_id.value, (*at, "agent_id", "value"), problems)
+        _check_id(task.agent_id.value, IdKind.AGENT, (*at, "agent_id", "value"), problems)
     _check_resources(task.resources, (*at, "resources"), problems)
     _check_limits(task.limits, task.resources, (*at, "limits"), problems)
     if task.command is not None:
@@ -195,9 +182,11 @@ def _check_task(task: TaskInfo, at: JsonPath, problems: _Problems) -> None:
 
 
 def _check_executor(executor: ExecutorInfo, at: JsonPath, problems: _Problems) -> None:
-    _check_id(executor.executor_id.value, (*at, "executor_id", "value"), problems)
+    _check_id(executor.executor_id.value, IdKind.EXECUTOR, (*at, "executor_id", "value"), problems)
     if executor.framework_id is not None:
-        _check_id(executor.framework_id.value, (*at, "framework_id", "value"), problems)
+        _check_id(
+            executor.framework_id.value, IdKind.FRAMEWORK, (*at, "framework_id", "value"), problems
+        )
     if executor.type is ExecutorType.DEFAULT:
         if executor.command is not None:
             problems.add((*at, "command"), "must not be set for a DEFAULT executor")
@@ -475,16 +464,24 @@ def _check_check(check: CheckInfo, at: JsonPath, problems: _Problems) -> None:
 
 def _check_launch_task(launch: LaunchTask, at: JsonPath, problems: _Problems) -> None:
     _check_task(launch.task, (*at, "task"), problems)
+    if launch.framework_info is not None:
+        _check_framework(launch.framework_info, (*at, "framework_info"), problems)
 
 
 def _check_kill_task(kill: KillTask, at: JsonPath, problems: _Problems) -> None:
-    _check_id(kill.task_id.value, (*at, "task_id", "value"), problems)
+    _check_id(kill.task_id.value, IdKind.TASK, (*at, "task_id", "value"), problems)
     _check_kill_policy(kill.kill_policy, (*at, "kill_policy"), problems)
 
 
 def _check_container_call(body: Any, at: JsonPath, problems: _Problems) -> None:
-    """WAIT/KILL/REMOVE_CONTAINER bodies: only the container id needs checking."""
+    """WAIT/REMOVE_CONTAINER bodies: only the container id needs checking."""
     _check_container_id(body.container_id, (*at, "container_id"), problems)
+
+
+def _check_kill_container(kill: KillContainer, at: JsonPath, problems: _Problems) -> None:
+    _check_container_id(kill.container_id, (*at, "container_id"), problems)
+    if kill.signal is not None and not 0 < kill.signal < signal.NSIG:
+        problems.add((*at, "signal"), f"must be a signal number from 1 to {signal.NSIG - 1}")
 
 
 _Checker = Callable[[Any, JsonPath, _Problems], None]
@@ -492,7 +489,7 @@ _Checker = Callable[[Any, JsonPath, _Problems], None]
 _CALL_BODIES: dict[CallType, tuple[str, _Checker]] = {
     CallType.LAUNCH_CONTAINER: ("launch_container", _check_launch_container),
     CallType.WAIT_CONTAINER: ("wait_container", _check_container_call),
-    CallType.KILL_CONTAINER: ("kill_container", _check_container_call),
+    CallType.KILL_CONTAINER: ("kill_container", _check_kill_container),
     CallType.REMOVE_CONTAINER: ("remove_container", _check_container_call),
     CallType.LAUNCH_TASK: ("launch_task", _check_launch_task),
     CallType.KILL_TASK: ("kill_task", _check_kill_task),
@@ -509,6 +506,7 @@ _EXECUTOR_CALL_BODIES = (
 def _check_executor_update(
     call: ExecutorCall, status: TaskStatus, at: JsonPath, problems: _Problems
 ) -> None:
+    _check_id(status.task_id.value, IdKind.TASK, (*at, "task_id", "value"), problems)
     if status.uuid is None:
         problems.add((*at, "uuid"), "missing required field")
     elif len(status.uuid) != UUID_BYTES:

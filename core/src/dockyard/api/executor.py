@@ -12,12 +12,12 @@ container of this one a 403, both before the call is looked at further.
 from __future__ import annotations
 
 import base64
-import json
 import logging
 
 from aiohttp import hdrs, web
 
 from dockyard import recordio
+from dockyard.api.body import json_body
 from dockyard.api.keys import AGENT, HEARTBEAT_SECONDS
 from dockyard.api.streaming import stream_records
 from dockyard.executor_tokens import ExecutorClaims, TokenError
@@ -46,10 +46,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
             claims = executors.tokens.authenticate(request.headers.get(hdrs.AUTHORIZATION))
         except TokenError as error:
             return unauthorized(error, given=hdrs.AUTHORIZATION in request.headers)
-    try:
-        body = await request.json()
-    except json.JSONDecodeError as error:
-        return web.Response(status=400, text=f"Failed to parse body into JSON: {error}")
+    body = await json_body(request, path="call")
     try:
         call = load(ExecutorCall, body, path="call")
         validate_executor_call(call)

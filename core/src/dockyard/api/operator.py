@@ -7,7 +7,6 @@ serving whatever a request contains.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -17,7 +16,8 @@ from aiohttp import web
 from dockyard import __version__
 from dockyard.agent import TaskConflictError, TaskNotFoundError
 from dockyard.api import views
-from dockyard.api.auth import require_write_access
+from dockyard.api.auth import authenticated, call_needs_credentials, unauthorized
+from dockyard.api.body import json_body
 from dockyard.api.keys import AGENT, FLAGS, KILLS
 from dockyard.api.subscribe import subscribe
 from dockyard.containers import LaunchError
@@ -45,17 +45,6 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request, Call], Awaitable[web.StreamResponse]]
 
-WRITE_CALLS = frozenset(
-    {
-        CallType.LAUNCH_TASK,
-        CallType.KILL_TASK,
-        CallType.LAUNCH_CONTAINER,
-        CallType.KILL_CONTAINER,
-        CallType.REMOVE_CONTAINER,
-        CallType.PRUNE_SANDBOXES,
-    }
-)
-
 
 def respond(response: Response) -> web.Response:
     return web.json_response(dump(response))
@@ -66,22 +55,17 @@ def bad_request(reason: str) -> web.Response:
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
-    try:
-        body = await request.json()
-    except json.JSONDecodeError as error:
-        return bad_request(f"Failed to parse body into JSON: {error}")
+    body = await json_body(request, path="call")
     try:
         call = load(Call, body, path="call")
-        validate_call(call)
+        validate_call(call, path="call")
     except MessageError as error:
         return bad_request(str(error))
     handler = HANDLERS.get(call.type)
     if handler is None:
         return web.Response(status=501, text=f"Call type {call.type.name} is not implemented")
-    if call.type in WRITE_CALLS:
-        denied = require_write_access(request)
-        if denied is not None:
-            return denied
+    if call_needs_credentials(request.app[FLAGS], call.type) and not authenticated(request):
+        return unauthorized()
     try:
         return await handler(request, call)
     except MessageError as error:

@@ -17,7 +17,9 @@ from aiohttp.typedefs import Handler
 
 from dockyard.agent import Agent
 from dockyard.api import executor, files, metrics, operator
+from dockyard.api.auth import CREDENTIALS, authenticate, credentials_from_flags
 from dockyard.api.keys import AGENT, FLAGS, HEARTBEAT_SECONDS, KILLS
+from dockyard.api.last_resort import last_resort
 from dockyard.flags import Flags
 from dockyard.host import PluginHost
 
@@ -45,9 +47,12 @@ def create_app(
 ) -> web.Application:
     """The agent's HTTP API; ``executor_only`` serves just the executor API (``dockyard
     launch``, which has no operator to serve)."""
-    app = web.Application(middlewares=[until_ready], client_max_size=16 << 20)
+    app = web.Application(
+        middlewares=[last_resort, authenticate, until_ready], client_max_size=16 << 20
+    )
     app[AGENT] = agent
     app[FLAGS] = flags
+    app[CREDENTIALS] = credentials_from_flags(flags)
     app[KILLS] = set()
     app[HEARTBEAT_SECONDS] = heartbeat
     app[READY] = asyncio.Event()
@@ -55,8 +60,7 @@ def create_app(
     if executor_only:
         return app
     app.router.add_post("/api/v1", operator.handle)
-    app.router.add_get("/files/browse", files.browse)
-    app.router.add_get("/files/read", files.read)
+    files.setup(app)
     app.router.add_get("/metrics/snapshot", metrics.metrics_snapshot)
     app.router.add_get("/metrics", metrics.prometheus)
     return app

@@ -13,6 +13,7 @@ bounds leave memory, not the disk.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import time
@@ -55,6 +56,10 @@ RETRY_DELAYS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
 T = TypeVar("T")
 
 StatusListener = Callable[[TaskRecord, TaskStatus], None]
+
+
+def live_key(record: TaskRecord) -> tuple[str, str]:
+    return (record.framework_id, record.task.task_id.value)
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,8 @@ class Ledger:
         self._store = LedgerStore(meta_dir / "ledger.sqlite", self.quarantine_dir)
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
         self._records: dict[str, TaskRecord] = {}
+        self._live: dict[tuple[str, str], TaskRecord] = {}
+        """Tasks not ending, by (framework id, task id): a task id runs once at a time."""
         self._completed: dict[str, _Completed] = {}
         self._listeners: list[StatusListener] = []
         self._pending: list[_Entry] = []
@@ -146,15 +153,22 @@ class Ledger:
         self._records[record.key] = record
         if record.terminal:
             self._completed_one(record)
+        else:
+            self._live[live_key(record)] = record
         return None
 
     def _quarantine(self, stored: StoredTask, problem: str) -> Damaged:
         self.quarantine_dir.mkdir(parents=True, exist_ok=True)
-        path = self.quarantine_dir / f"task-{stored.key}.json"
+        # Named by a digest: a task id and its container id together may not fit NAME_MAX.
+        digest = hashlib.sha256(stored.key.encode()).hexdigest()[:32]
+        path = self.quarantine_dir / f"task-{digest}.json"
         path.write_text(
             json.dumps(
                 {
                     "problem": problem,
+                    "framework_id": stored.framework_id,
+                    "task_id": stored.task_id,
+                    "container_id": stored.container_id,
                     "identity": stored.identity,
                     "progress": stored.progress,
                     "statuses": [text for text, _ in stored.statuses],
@@ -215,6 +229,7 @@ class Ledger:
                 f"{MAX_TASK_BYTES >> 20} MiB",
             )
         self._records[record.key] = record
+        self._live[live_key(record)] = record
         record.head_state = first.state
         entry = self._entry(record, first)
         entry.identity = identity
@@ -225,11 +240,14 @@ class Ledger:
             await entry.done
         except StorageError:
             self._records.pop(record.key, None)
+            self._live.pop(live_key(record), None)
             raise
 
     def append(self, record: TaskRecord, status: TaskStatus) -> asyncio.Future[None]:
         """Accept ``status``; the returned future completes once it is durable and published."""
         record.head_state = status.state
+        if status.state in TERMINAL_STATES and self._live.get(live_key(record)) is record:
+            del self._live[live_key(record)]
         entry = self._entry(record, status)
         if len(entry.status_text) > MAX_STATUS_BYTES:
             raise MessageError.at(
@@ -251,6 +269,10 @@ class Ledger:
     def accepted(self) -> list[TaskRecord]:
         """Every record in memory, also those whose launch is not yet durable."""
         return list(self._records.values())
+
+    def live(self, framework_id: str, task_id: str) -> TaskRecord | None:
+        """The task with this id that is not ending, launched or still being recorded."""
+        return self._live.get((framework_id, task_id))
 
     def _entry(self, record: TaskRecord, status: TaskStatus) -> _Entry:
         return _Entry(record, status=status, status_text=status_json(status))

@@ -105,6 +105,7 @@ from dockyard.messages.ids import (
     ResourceProviderID,
     TaskID,
 )
+from dockyard.messages.jsontext import parse_json
 from dockyard.messages.mapping import schema_for
 from dockyard.messages.operator import (
     Call,
@@ -209,12 +210,8 @@ def load(cls: type[Message], data: Any, *, path: str = "") -> Message:
 
 
 def loads(cls: type[Message], text: str | bytes, *, path: str = "") -> Message:
-    """Read ``cls`` from JSON text."""
-    try:
-        data = json.loads(text)
-    except ValueError as error:
-        raise MessageError.at(path, f"not valid JSON ({error})") from None
-    return load(cls, data, path=path)
+    """Read ``cls`` from JSON text (see :func:`parse_json` for what bad text is refused)."""
+    return load(cls, parse_json(text, path=path), path=path)
 
 
 def dump(message: object) -> dict[str, Any]:
@@ -392,4 +389,5 @@ __all__ = [
     "dumps",
     "load",
     "loads",
+    "parse_json",
 ]

@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from dockyard import beneath
+
 from dockyard_docker.engine_streams import EngineStreams, frames
 
 log = logging.getLogger(__name__)
@@ -76,8 +78,9 @@ class CursorFile:
 class Output:
     """One sandbox file (``stdout`` or ``stderr``) and its cursor."""
 
-    def __init__(self, target: Path, cursor_file: CursorFile) -> None:
-        self._target = target
+    def __init__(self, sandbox: Path, name: str, cursor_file: CursorFile) -> None:
+        self._sandbox = sandbox
+        self._name = name
         self._cursor_file = cursor_file
         self._cursor = Cursor()
         self._skip = 0
@@ -89,15 +92,24 @@ class Output:
         return self._cursor.timestamp
 
     def open(self) -> bool:
-        """Ready the file for appending where the cursor says; False if it is complete."""
+        """Ready the file for appending where the cursor says; False if it is complete, or
+        if the container put something other than a plain file there (a link to a host
+        file, a FIFO, a device): the agent never writes through it."""
         cursor = self._cursor_file.load()
-        if cursor is None:
-            cursor = Cursor(size=self._target.stat().st_size if self._target.exists() else 0)
-            self._cursor_file.save(cursor)
-        if cursor.complete:
+        if cursor is not None and cursor.complete:
             return False
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+        try:
+            with beneath.closing(beneath.open_root(self._sandbox)) as sandbox:
+                fd = beneath.open_regular(sandbox, self._name, flags)
+        except beneath.Refused as error:
+            log.warning("Not writing container output to '%s': %s", error.filename, error.strerror)
+            return False
+        self._sink = open(fd, "ab", buffering=0)  # noqa: SIM115  # closed in close()
+        if cursor is None:
+            cursor = Cursor(size=os.fstat(fd).st_size)
+            self._cursor_file.save(cursor)
         self._cursor, self._skip = cursor, cursor.count
-        self._sink = open(self._target, "ab", buffering=0)  # noqa: SIM115  # closed in close()
         if self._sink.tell() > cursor.size:  # written after the last saved cursor: redo it
             self._sink.truncate(cursor.size)
         return True
@@ -135,7 +147,7 @@ class LogFollower:
         self._streams = streams
         self._docker_id = docker_id
         self._outputs = {
-            stream: Output(sandbox / stream, CursorFile(cursor_dir / f"{docker_id}.{stream}.json"))
+            stream: Output(sandbox, stream, CursorFile(cursor_dir / f"{docker_id}.{stream}.json"))
             for stream in STREAMS
         }
         self._task: asyncio.Task[None] | None = None

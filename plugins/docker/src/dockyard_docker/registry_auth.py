@@ -11,11 +11,13 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 from docker import auth
 from docker.errors import DockerException
+from dockyard import beneath
 
 SANDBOX_CONFIGS = (Path(".docker") / "config.json", Path(".dockercfg"))
 
@@ -44,9 +46,24 @@ def fingerprint(credentials: dict[str, Any] | None) -> str:
 
 def _load(sandbox: Path, flag_config: Any) -> auth.AuthConfig | None:
     for relative in SANDBOX_CONFIGS:
-        path = sandbox / relative
-        if path.is_file():
-            return auth.load_config(config_path=str(path))
+        found = _sandbox_config(sandbox, relative)
+        if found is not None:
+            with beneath.closing(found):
+                return auth.load_config(config_path=f"/proc/self/fd/{found}")
     if isinstance(flag_config, dict) and flag_config:
         return auth.load_config(config_dict=copy.deepcopy(flag_config))
     return None
+
+
+def _sandbox_config(sandbox: Path, relative: Path) -> int | None:
+    """A descriptor of the sandbox's config file, reached without following links: a link
+    planted there must not lend the pull someone else's credentials (say, root's)."""
+    try:
+        with beneath.closing(beneath.open_root(sandbox)) as directory:
+            return beneath.open_regular(directory, str(relative), os.O_RDONLY)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except beneath.Refused as error:
+        raise CredentialsError(
+            f"Failed to read registry credentials: '{error.filename}' {error.strerror}"
+        ) from None

@@ -3,8 +3,9 @@
 Whether to extract follows Mesos (the file name's suffix); how to read the file follows its
 content, so a plain tar named ``.tar.gz`` or a zip named ``.tgz`` still extracts. Members with
 absolute paths, ``..`` escapes or links leading out are refused (tarfile's ``data`` filter is
-the second line of defence). Extraction happens in a hidden staging directory, then moves into
-place, so a failed extraction (a bad CRC, a hostile member) leaves nothing behind.
+the second line of defence). Extraction happens in a root-only staging directory outside the
+sandbox, then moves into place without following any link the sandbox holds, so a failed
+extraction (a bad CRC, a hostile member) leaves nothing behind and a task cannot redirect it.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ import lzma
 import os
 import posixpath
 import shutil
-import stat
 import tarfile
 import tempfile
 import zipfile
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
+
+from dockyard import beneath
 
 from dockyard_fetcher.errors import FetchError
 from dockyard_fetcher.identity import Identity, give_tree
@@ -38,13 +40,17 @@ def is_archive_name(name: str) -> bool:
     return lowered.endswith(ARCHIVE_SUFFIXES) or lowered.endswith(GZIP_SUFFIX)
 
 
-def extract(source: Path, name: str, directory: Path, owner: Identity | None) -> list[Path]:
-    """Extract ``source`` (named ``name``) into ``directory``; return the top-level entries.
+def extract(
+    source: Path, name: str, private: Path, sandbox: int, owner: Identity | None
+) -> list[str]:
+    """Extract ``source`` (named ``name``) into the sandbox directory descriptor ``sandbox``;
+    return the top-level names. The archive unpacks in a directory below ``private`` (which
+    the task cannot reach), then moves in without following links the sandbox holds.
 
     Extracted files belong to ``owner`` when given. Blocking: run it in a thread. Raises
     :class:`FetchError` for a corrupt or hostile archive.
     """
-    staging = Path(tempfile.mkdtemp(prefix=".dockyard-extract-", dir=directory))
+    staging = Path(tempfile.mkdtemp(prefix=".dockyard-extract-", dir=private))
     try:
         try:
             if name.lower().endswith(ARCHIVE_SUFFIXES):
@@ -57,7 +63,7 @@ def extract(source: Path, name: str, directory: Path, owner: Identity | None) ->
             raise FetchError(f"Failed to extract archive '{name}': {error}") from None
         if owner is not None:
             give_tree(staging, owner)
-        return merge(staging, directory)
+        return merge(staging, sandbox)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -125,30 +131,30 @@ def _gunzip(source: Path, destination: Path) -> None:
         shutil.copyfileobj(compressed, plain, 1 << 20)
 
 
-def merge(staging: Path, directory: Path) -> list[Path]:
-    """Move the staged tree into ``directory``; an archive entry replaces a file of that name.
-
-    Never follows a symlink found in ``directory``: a directory cannot be merged into one, and
-    ``os.replace`` replaces the link itself.
-    """
+def merge(staging: Path, directory: int) -> list[str]:
+    """Move the staged tree into the directory descriptor ``directory``; an archive entry
+    replaces a file of that name. Never follows a symbolic link found there: a directory
+    is merged only into a real directory, and a rename replaces the link itself."""
     placed = []
-    for entry in sorted(staging.iterdir()):
-        target = directory / entry.name
-        if entry.is_dir() and not entry.is_symlink() and _is_real_dir(target):
-            merge(entry, target)
+    for entry in sorted(os.scandir(staging), key=lambda entry: entry.name):
+        is_dir = entry.is_dir(follow_symlinks=False)
+        target = _real_directory(entry.name, directory) if is_dir else None
+        if target is not None:
+            with beneath.closing(target):
+                merge(Path(entry.path), target)
         else:
             try:
-                os.replace(entry, target)
+                os.replace(entry.path, entry.name, dst_dir_fd=directory)
             except OSError as error:
                 raise FetchError(
-                    f"cannot put '{entry.name}' from the archive at '{target}': {error.strerror}"
+                    f"cannot put '{entry.name}' from the archive in the sandbox: {error.strerror}"
                 ) from None
-        placed.append(target)
+        placed.append(entry.name)
     return placed
 
 
-def _is_real_dir(path: Path) -> bool:
+def _real_directory(name: str, directory: int) -> int | None:
     try:
-        return stat.S_ISDIR(os.lstat(path).st_mode)
-    except FileNotFoundError:
-        return False
+        return beneath.open_beneath(directory, name, os.O_PATH | os.O_DIRECTORY)
+    except (beneath.Refused, FileNotFoundError, NotADirectoryError):
+        return None

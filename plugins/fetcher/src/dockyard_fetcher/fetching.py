@@ -1,16 +1,17 @@
 """One fetch: every URI of a CommandInfo into a sandbox, in order, downloads in parallel.
 
-Each distinct URI value is obtained once (from the cache, or downloaded into a hidden staging
-directory of the sandbox), all of them concurrently; then the URIs are put in place one by
-one in the order given, so a later URI overwrites an earlier one as the task author expects.
+Each distinct URI value is obtained once (from the cache, or downloaded into a root-only
+staging directory beside the sandbox), all of them concurrently; then the URIs are put in
+place one by one in the order given, so a later URI overwrites an earlier one as the task
+author expects.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
-import secrets
 import shutil
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -18,23 +19,26 @@ from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from dockyard import beneath
 from dockyard.containers import ContainerConfig, LaunchError
 from dockyard.messages import URI
 
 from dockyard_fetcher import archives
 from dockyard_fetcher.cache import Admit, CacheKey, Entry, FetchCache
 from dockyard_fetcher.errors import FetchError
-from dockyard_fetcher.identity import Identity, give, identity_for
+from dockyard_fetcher.identity import Identity, identity_for
 from dockyard_fetcher.metrics import Counters
-from dockyard_fetcher.placement import Method, place
+from dockyard_fetcher.placement import move, place
 from dockyard_fetcher.progress import ProgressHub
-from dockyard_fetcher.sandbox import destination
+from dockyard_fetcher.sandbox import destination, make_staging
 from dockyard_fetcher.schemes import SchemeRegistry, SourceRequest
 from dockyard_fetcher.settings import Settings
 from dockyard_fetcher.transfer import download_to
 from dockyard_fetcher.uris import Location, destination_name, locate
 
 STDERR = "stderr"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,7 @@ class Fetcher:
         """Fetch ``uris`` into ``config.sandbox``; raise LaunchError on the first failure."""
         if not uris:
             return
-        log = _StderrLog(config.sandbox / STDERR)
+        log = _StderrLog(config.sandbox)
         try:
             await self._fetch(config, uris, log)
         except ItemError as error:
@@ -133,13 +137,13 @@ class _Run:
         self, fetcher: Fetcher, sandbox: Path, user: str, log: _StderrLog, items: list[Item]
     ) -> None:
         self.fetcher = fetcher
-        self.sandbox = sandbox.resolve()
+        self.sandbox = sandbox
         self.user = user
         self.owner = log.owner
         self.log = log
         self.items = items
         self.limit = asyncio.Semaphore(fetcher.settings.parallel_downloads)
-        self.staging = self.sandbox / f".dockyard-fetch-{secrets.token_hex(4)}"
+        self.staging: Path | None = None
         self.staged = itertools.count()
         self.obtaining: dict[tuple[str, bool], asyncio.Task[Obtained]] = {}
 
@@ -147,6 +151,7 @@ class _Run:
         uses = Counter(item.source_key for item in self.items)
         async with AsyncExitStack() as stack:
             stack.push_async_callback(self._clean_up)
+            self.staging = make_staging(self.sandbox)
             for item in self.items:
                 if item.source_key not in self.obtaining:
                     self.obtaining[item.source_key] = asyncio.create_task(
@@ -155,7 +160,7 @@ class _Run:
             for item in self.items:
                 with ItemError.about(item.location.uri):
                     obtained = await self.obtaining[item.source_key]
-                    how = await self._place(item, obtained)
+                    how = await asyncio.to_thread(self._place, item, obtained)
                 self.log.write(f"Fetched '{item.location.uri}' to '{item.name}' ({how})")
 
     async def _obtain(self, item: Item, uses: int) -> Obtained:
@@ -170,45 +175,42 @@ class _Run:
                 entry = await self.fetcher.cache.obtain(key, item.location.basename, fill)
                 if entry is not None:
                     return Obtained(path=entry.path, entry=entry, uses=uses)
-            self.staging.mkdir(exist_ok=True)
+            assert self.staging is not None
             path = self.staging / str(next(self.staged))
             await self.fetcher.download(request, path, None)
             return Obtained(path=path, entry=None, uses=uses)
 
-    async def _place(self, item: Item, obtained: Obtained) -> str:
-        target = destination(self.sandbox, item.name, self.owner)
+    def _place(self, item: Item, obtained: Obtained) -> str:
+        """Put one item in the sandbox (blocking: runs in a thread); say how."""
         obtained.uses -= 1
-        if item.uri.executable:
-            how = await asyncio.to_thread(self._put, obtained, target, allow_hard_link=False)
-            os.chmod(target, 0o755)
-            return f"{how}, executable"
-        if item.uri.extract and archives.is_archive_name(target.name):
-            archive = obtained.path
-            if obtained.entry is None:  # as Mesos: a downloaded archive stays in the sandbox
-                await asyncio.to_thread(self._put, obtained, target, allow_hard_link=False)
-                archive = target
-            await asyncio.to_thread(
-                archives.extract, archive, target.name, self.sandbox, self.owner
-            )
+        with beneath.closing(beneath.open_root(self.sandbox)) as sandbox:
+            extracting = item.uri.extract and not item.uri.executable
+            if not extracting or not archives.is_archive_name(item.name.name):
+                return self._put(sandbox, item, obtained)
+            if obtained.entry is None:  # as Mesos: a downloaded archive stays, even if broken
+                self._put(sandbox, item, obtained, keep=True)
+            assert self.staging is not None
+            archives.extract(obtained.path, item.name.name, self.staging, sandbox, self.owner)
             return "extracted" + (" from the cache" if obtained.entry is not None else "")
-        return await asyncio.to_thread(self._put, obtained, target, allow_hard_link=True)
 
-    def _put(self, obtained: Obtained, target: Path, *, allow_hard_link: bool) -> str:
-        """Put the bytes at ``target``, for the task user; say how."""
-        if obtained.entry is None:
-            if obtained.uses == 0:
-                os.replace(obtained.path, target)
-                how = "downloaded"
-            else:
-                place(obtained.path, target, allow_hard_link=False)
-                how = "downloaded, copied"
-            give(target, self.owner)
-            return how
-        method = place(obtained.path, target, allow_hard_link=allow_hard_link)
-        if method is not Method.HARD_LINK:  # a hard link shares the read-only cache file
-            os.chmod(target, 0o644)
-            give(target, self.owner)
-        return f"from the cache by {method.value}"
+    def _put(self, sandbox: int, item: Item, obtained: Obtained, keep: bool = False) -> str:
+        """Put the bytes at the item's name, for the task user; say how. ``keep`` leaves a
+        staged download where it is (it is read again)."""
+        executable = item.uri.executable
+        mode = 0o755 if executable else 0o644
+        suffix = ", executable" if executable else ""
+        with beneath.closing(destination(sandbox, item.name, self.owner)) as directory:
+            name = item.name.name
+            if obtained.entry is None and obtained.uses == 0 and not keep:
+                move(obtained.path, directory, name, mode=mode, owner=self.owner)
+                return "downloaded" + suffix
+            shared = obtained.entry is not None and not executable  # read-only cache files
+            method = place(
+                obtained.path, directory, name, allow_hard_link=shared, mode=mode, owner=self.owner
+            )
+            if obtained.entry is None:
+                return "downloaded, copied" + suffix
+        return f"from the cache by {method.value}{suffix}"
 
     async def _clean_up(self) -> None:
         for task in self.obtaining.values():
@@ -219,26 +221,28 @@ class _Run:
                 entry = task.result().entry
                 if entry is not None:
                     self.fetcher.cache.release(entry)
-        await asyncio.to_thread(shutil.rmtree, self.staging, ignore_errors=True)
+        if self.staging is not None:
+            await asyncio.to_thread(shutil.rmtree, self.staging, ignore_errors=True)
 
 
 class _StderrLog:
     """Lines for the sandbox's ``stderr``: one per URI fetched and per failure."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, sandbox: Path) -> None:
+        self.sandbox = sandbox
         self.owner: Identity | None = None
 
     def write(self, line: str) -> None:
-        created = not self.path.exists()
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-        descriptor = os.open(self.path, flags, 0o644)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+        owner = None if self.owner is None else (self.owner.uid, self.owner.gid)
         try:
-            os.write(descriptor, f"{line}\n".encode())
-        finally:
-            os.close(descriptor)
-        if created:
-            give(self.path, self.owner)
+            with beneath.closing(beneath.open_root(self.sandbox)) as sandbox:
+                fd = beneath.open_regular(sandbox, STDERR, flags, owner=owner)
+        except beneath.Refused as error:
+            log.warning("Not writing to '%s' of %s: %s", STDERR, self.sandbox, error.strerror)
+            return
+        with beneath.closing(fd):
+            os.write(fd, f"{line}\n".encode())
 
 
 class ItemError(Exception):

@@ -1,47 +1,50 @@
-"""Paths inside a sandbox that stay inside it, whatever symlinks the sandbox holds."""
+"""Where fetched files go: directories in the sandbox, reached without following any link,
+and a private staging directory beside it.
+
+Fetches run as root in a directory that belongs to the task user, who may already have put
+links there (an earlier URI's archive, a reused executor sandbox). So every path below the
+sandbox is opened with :mod:`dockyard.beneath` (no component may be a symbolic link), and
+downloads and extractions happen in a root-only directory in the sandbox's parent (the
+agent's own ``runs/`` directory, on the sandbox's file system), then move in.
+"""
 
 from __future__ import annotations
 
 import os
+import secrets
 import stat
 from pathlib import Path, PurePosixPath
 
+from dockyard import beneath
+
 from dockyard_fetcher.errors import FetchError
-from dockyard_fetcher.identity import Identity, give
+from dockyard_fetcher.identity import Identity
 
 
-def destination(sandbox: Path, relative: PurePosixPath, owner: Identity | None) -> Path:
-    """The absolute path for ``relative``, its missing directories created (for ``owner``).
-
-    ``relative`` was checked lexically (:func:`dockyard_fetcher.uris.destination_name`); here
-    each existing directory on the way must really be inside the sandbox, so a symlink to
-    ``/etc`` cannot carry the file out. The last component may be anything but a directory;
-    it is replaced atomically, never written through.
-    """
-    root = sandbox.resolve()
-    current = root
-    for part in relative.parts[:-1]:
-        current = current / part
-        try:
-            mode = os.lstat(current).st_mode
-        except FileNotFoundError:
-            current.mkdir()
-            give(current, owner)
-            continue
-        if stat.S_ISLNK(mode):
-            current = current.resolve()
-            if not current.is_relative_to(root) or not current.is_dir():
-                raise FetchError(f"output path '{relative}' leads out of the sandbox (symlink)")
-        elif not stat.S_ISDIR(mode):
-            raise FetchError(f"output path '{relative}': '{part}' is not a directory")
-    target = current / relative.name
-    if _is_real_dir(target):
-        raise FetchError(f"output path '{relative}' is an existing directory")
-    return target
-
-
-def _is_real_dir(path: Path) -> bool:
+def destination(sandbox: int, relative: PurePosixPath, owner: Identity | None) -> int:
+    """The directory descriptor that ``relative``'s file goes into, its missing directories
+    created (for ``owner``). ``relative`` was checked lexically
+    (:func:`dockyard_fetcher.uris.destination_name`). Its last component may be anything
+    but a directory: it is replaced, never written through."""
+    ids = None if owner is None else (owner.uid, owner.gid)
     try:
-        return stat.S_ISDIR(os.lstat(path).st_mode)
-    except FileNotFoundError:
-        return False
+        directory = beneath.make_directories(sandbox, relative.parent, ids)
+    except beneath.Refused:
+        raise FetchError(
+            f"output path '{relative}' leads through a symbolic link "
+            "(links in the sandbox are not followed)"
+        ) from None
+    except NotADirectoryError:
+        raise FetchError(f"output path '{relative}': a component is not a directory") from None
+    kind = beneath.entry_kind(relative.name, directory)
+    if kind is not None and stat.S_ISDIR(kind):
+        os.close(directory)
+        raise FetchError(f"output path '{relative}' is an existing directory")
+    return directory
+
+
+def make_staging(sandbox: Path) -> Path:
+    """A new root-only directory beside ``sandbox``, out of the task's reach."""
+    staging = sandbox.parent / f".{sandbox.name}.fetch-{secrets.token_hex(4)}"
+    staging.mkdir(mode=0o700)
+    return staging

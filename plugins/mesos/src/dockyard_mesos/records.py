@@ -10,7 +10,6 @@ import json
 import logging
 import os
 from pathlib import Path
-from urllib.parse import quote
 
 from dockyard_mesos.protocol import TaskRecord
 
@@ -23,7 +22,9 @@ class RecordStore:
         directory.mkdir(parents=True, exist_ok=True)
 
     def _path(self, task_id: str) -> Path:
-        return self._directory / f"{quote(task_id, safe='')}.json"
+        # The core's id rules (dockyard.id_rules) make a container id one path component of
+        # at most CONTAINER_KEY_MAX bytes, so it is a file name as it is, with room for .json.
+        return self._directory / f"{task_id}.json"
 
     def save(self, record: TaskRecord, *, durable: bool) -> None:
         """Replace the record; ``durable`` adds the fsync that makes it survive a power cut."""

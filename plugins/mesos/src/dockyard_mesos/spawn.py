@@ -17,6 +17,9 @@ import os
 import shutil
 import signal
 from collections.abc import Iterator
+from pathlib import Path
+
+from dockyard import beneath
 
 from dockyard_mesos import cgroups
 from dockyard_mesos.protocol import SpawnSpec
@@ -59,6 +62,8 @@ def spawn(spec: SpawnSpec, owned_cgroups: dict[str, str]) -> int:
                 setsigmask=(),
                 resetids=spec.uid is not None,
             )
+        except beneath.Refused as error:
+            raise SpawnError(f"Failed to {step}: '{error.filename}' {error.strerror}") from error
         except OSError as error:
             raise SpawnError(f"Failed to {step}: {error.strerror}") from error
 
@@ -75,8 +80,14 @@ def _resolve(spec: SpawnSpec) -> str:
 
 @contextlib.contextmanager
 def _output(path: str, spec: SpawnSpec) -> Iterator[int]:
-    """Open a sandbox output file for appending; it belongs to the task's user."""
-    fd = os.open(path, STDIO_FLAGS, 0o644)
+    """Open a sandbox output file for appending; it belongs to the task's user.
+
+    The task may have replaced it (a command health check runs while the task does): a
+    link, FIFO or hard-linked file there is refused, never written through as root.
+    """
+    sandbox, name = os.path.split(path)
+    with beneath.closing(beneath.open_root(Path(sandbox))) as directory:
+        fd = beneath.open_regular(directory, name, STDIO_FLAGS)
     try:
         if spec.uid is not None:
             os.fchown(fd, spec.uid, -1 if spec.gid is None else spec.gid)
