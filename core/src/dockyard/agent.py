@@ -47,6 +47,7 @@ from dockyard.recovery import recover
 from dockyard.sandbox_gc import SandboxCollector
 from dockyard.standalone import ContainerNotFoundError, StandaloneContainers
 from dockyard.statuses import KillCause
+from dockyard.worklock import WorkDirLock, lock_work_dir
 
 __all__ = ["Agent", "TaskConflictError", "TaskNotFoundError"]
 
@@ -99,6 +100,7 @@ class Agent:
             in_use=self._container_in_use,
         )
         self._started: list[str] = []
+        self._work_dir_lock: WorkDirLock | None = None
 
     @property
     def agent_id(self) -> str:
@@ -117,6 +119,7 @@ class Agent:
 
     async def start(self) -> None:
         """Check the enabled plugins, start them, and recover checkpointed tasks."""
+        self._work_dir_lock = lock_work_dir(self.work_dir)
         containerizers = self._enabled_containerizers()
         fetchers = self.host.names(FETCHERS)
         self.configs.agent_id = self._load_or_create_agent_id()
@@ -165,6 +168,8 @@ class Agent:
             except Exception:
                 log.exception("stopping plugin %s", name)
         self._started.clear()
+        if self._work_dir_lock is not None:
+            self._work_dir_lock.release()
 
     @property
     def enabled_plugins(self) -> list[str]:
