@@ -32,6 +32,7 @@ from dockyard.id_rules import check_agent_paths
 from dockyard.launch_config import LaunchConfigs
 from dockyard.ledger import Ledger, Retention, StatusListener, TaskRecord
 from dockyard.lifecycle import TaskConflictError, TaskLifecycle, TaskNotFoundError
+from dockyard.loggers import enabled_logger
 from dockyard.messages import (
     ContainerID,
     FrameworkID,
@@ -124,8 +125,9 @@ class Agent:
         fetchers = self.host.names(FETCHERS)
         self.configs.agent_id = self._load_or_create_agent_id()
         check_agent_paths(self.work_dir, self.agent_id)
-        self.dispatcher.enable(containerizers, fetchers)
-        for name in [*containerizers, *fetchers]:
+        logger = enabled_logger(self.flags.container_logger, self.host)
+        self.dispatcher.enable(containerizers, fetchers, logger)
+        for name in [*containerizers, *fetchers, *([logger] if logger else [])]:
             state_dir = self.meta_dir / "plugins" / name
             state_dir.mkdir(parents=True, exist_ok=True)
             context = AgentContext(

@@ -45,6 +45,14 @@ def core_flag_set() -> FlagSet:
         default=["mesos"],
         help="Comma-separated containerizers, tried in this order for each container.",
     )
+    flags.add(
+        "container_logger",
+        STRING,
+        default="sandbox",
+        help="The container logger (entry-point group dockyard.container_loggers) that "
+        "says where containers' stdout and stderr go: sandbox (the sandbox's stdout and "
+        "stderr files) or logrotate (the same files, rotated; see the logrotate flags).",
+    )
     flags.add("ip", STRING, default="127.0.0.1", help="IP address the HTTP API listens on.")
     flags.add("port", INT, default=5051, help="Port the HTTP API listens on.")
     flags.add(

@@ -17,14 +17,10 @@ import os
 import shutil
 import signal
 from collections.abc import Iterator
-from pathlib import Path
-
-from dockyard import beneath
 
 from dockyard_mesos import cgroups
 from dockyard_mesos.protocol import SpawnSpec
 
-STDIO_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
 IGNORED_BY_PYTHON = (signal.SIGPIPE, signal.SIGXFSZ)
 """Python ignores these; a spawned task must get the default actions back."""
 
@@ -33,15 +29,13 @@ class SpawnError(Exception):
     """The task could not be started; the message says which step failed."""
 
 
-def spawn(spec: SpawnSpec, owned_cgroups: dict[str, str]) -> int:
-    """Start the task in its own session; return its pid once it has exec'd."""
+def spawn(spec: SpawnSpec, owned_cgroups: dict[str, str], out: int, err: int) -> int:
+    """Start the task in its own session with ``out`` and ``err`` as its stdout and
+    stderr; return its pid once it has exec'd."""
     stack = contextlib.ExitStack()
-    step = "open the task's stdout and stderr"
+    step = "join the task's cgroups"
     with stack:
         try:
-            out = stack.enter_context(_output(spec.stdout, spec))
-            err = stack.enter_context(_output(spec.stderr, spec))
-            step = "join the task's cgroups"
             stack.enter_context(_cgroups(spec.cgroups, owned_cgroups))
             step = f"change to the sandbox '{spec.cwd}'"
             stack.enter_context(_working_directory(spec.cwd))
@@ -62,8 +56,6 @@ def spawn(spec: SpawnSpec, owned_cgroups: dict[str, str]) -> int:
                 setsigmask=(),
                 resetids=spec.uid is not None,
             )
-        except beneath.Refused as error:
-            raise SpawnError(f"Failed to {step}: '{error.filename}' {error.strerror}") from error
         except OSError as error:
             raise SpawnError(f"Failed to {step}: {error.strerror}") from error
 
@@ -76,24 +68,6 @@ def _resolve(spec: SpawnSpec) -> str:
     if found is None:
         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT))
     return found
-
-
-@contextlib.contextmanager
-def _output(path: str, spec: SpawnSpec) -> Iterator[int]:
-    """Open a sandbox output file for appending; it belongs to the task's user.
-
-    The task may have replaced it (a command health check runs while the task does): a
-    link, FIFO or hard-linked file there is refused, never written through as root.
-    """
-    sandbox, name = os.path.split(path)
-    with beneath.closing(beneath.open_root(Path(sandbox))) as directory:
-        fd = beneath.open_regular(directory, name, STDIO_FLAGS)
-    try:
-        if spec.uid is not None:
-            os.fchown(fd, spec.uid, -1 if spec.gid is None else spec.gid)
-        yield fd
-    finally:
-        os.close(fd)
 
 
 @contextlib.contextmanager

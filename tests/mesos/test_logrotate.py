@@ -1,0 +1,143 @@
+"""Rotated output of native tasks: the supervisor splices each task's pipes into its files."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from dockyard.containers import ContainerOutput, FileOutput, LaunchError, Rotation
+
+from tests.mesos.harness import launch, shell, until
+
+MB = 1 << 20
+
+
+def rotating(sandbox: Path, max_size: int, max_files: int) -> ContainerOutput:
+    rotation = Rotation(max_size=max_size, max_files=max_files)
+    return ContainerOutput(
+        stdout=FileOutput(path=sandbox / "stdout", rotation=rotation),
+        stderr=FileOutput(path=sandbox / "stderr", rotation=rotation),
+    )
+
+
+def sandbox_of(work_dir: Path, name: str) -> Path:
+    return work_dir / "containers" / name
+
+
+def numbered(first: int, last: int) -> bytes:
+    """What ``seq first last`` prints."""
+    return b"".join(b"%d\n" % n for n in range(first, last + 1))
+
+
+def retained(sandbox: Path, stream: str) -> tuple[bytes, list[int]]:
+    """The stream's retained output, oldest file first, and the size of each file."""
+    files = sorted(
+        (path for path in sandbox.iterdir() if path.name.startswith(f"{stream}.")),
+        key=lambda path: -int(path.name.split(".")[1]),
+    )
+    files.append(sandbox / stream)
+    return b"".join(path.read_bytes() for path in files), [path.stat().st_size for path in files]
+
+
+async def test_a_chatty_task_loses_and_repeats_no_line_across_rotations(mesos, work_dir):
+    sandbox = sandbox_of(work_dir, "chatty")
+    config, _ = await launch(
+        mesos,
+        work_dir,
+        "chatty",
+        shell("seq 1 7000000; seq 1 100000 >&2"),
+        output=rotating(sandbox, MB, 100),
+    )
+    termination = await mesos.wait(config.container_id)
+    assert termination is not None
+    assert termination.status == 0
+
+    stdout, sizes = retained(sandbox, "stdout")  # read at once: the exit waits for the output
+    assert len(stdout) > 50 * MB
+    assert stdout == numbered(1, 7_000_000)
+    assert all(size == MB for size in sizes[:-1]), "cut at exactly the size"
+    assert sizes[-1] <= MB
+    stderr, _ = retained(sandbox, "stderr")
+    assert stderr == numbered(1, 100_000)
+
+
+async def test_only_max_files_rotated_files_are_kept(mesos, work_dir):
+    sandbox = sandbox_of(work_dir, "bounded")
+    config, _ = await launch(
+        mesos, work_dir, "bounded", shell("seq 1 500000"), output=rotating(sandbox, 65536, 3)
+    )
+    assert (await mesos.wait(config.container_id)) is not None
+    assert sorted(path.name for path in sandbox.iterdir()) == [
+        "stderr",
+        "stdout",
+        "stdout.1",
+        "stdout.2",
+        "stdout.3",
+    ]
+    stdout, sizes = retained(sandbox, "stdout")
+    assert sizes[:3] == [65536] * 3
+    assert numbered(1, 500_000).endswith(stdout), "the newest output, with no gap"
+
+
+async def test_commands_run_inside_the_task_write_to_its_rotated_stderr(mesos, work_dir):
+    sandbox = sandbox_of(work_dir, "checked")
+    config, _ = await launch(
+        mesos,
+        work_dir,
+        "checked",
+        shell("echo > ready; exec sleep 600"),
+        output=rotating(sandbox, 4096, 1),
+    )
+    await until((sandbox / "ready").exists)
+    check = shell("echo from-check; echo err-check >&2")
+    assert await mesos.exec_in_container(config.container_id, check, timedelta(seconds=30)) == 0
+    await until(lambda: (sandbox / "stderr").read_bytes() == b"from-check\nerr-check\n")
+    await mesos.destroy(config.container_id, timedelta(0))
+
+
+async def test_an_unopenable_output_fails_the_launch_naming_it(mesos, work_dir):
+    sandbox = sandbox_of(work_dir, "nowhere")
+    missing = sandbox / "no" / "such" / "stdout"
+    output = ContainerOutput(
+        stdout=FileOutput(path=missing, rotation=Rotation(max_size=4096, max_files=1)),
+        stderr=FileOutput(path=sandbox / "stderr"),
+    )
+    with pytest.raises(LaunchError, match=f"stdout \\(file '{missing}'\\): No such file"):
+        await launch(mesos, work_dir, "nowhere", shell("true"), output=output)
+
+
+@contextlib.contextmanager
+def tiny_filesystem(directory: Path, size: str) -> Iterator[None]:
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(directory)], check=True
+    )
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", "-l", str(directory)], check=True)
+
+
+@pytest.mark.usefixtures("needs_root")
+async def test_a_full_disk_drops_output_but_never_blocks_or_kills_the_task(mesos, work_dir):
+    sandbox = sandbox_of(work_dir, "full")
+    sandbox.mkdir(parents=True)
+    finished = work_dir / "finished"
+    with tiny_filesystem(sandbox, "1m"):
+        config, _ = await launch(
+            mesos,
+            work_dir,
+            "full",
+            shell(f"seq 1 1000000 && touch {finished}"),
+            output=rotating(sandbox, 256 * 1024, 10),
+        )
+        termination = await mesos.wait(config.container_id)
+        assert termination is not None
+        assert termination.status == 0, "no SIGPIPE, no EPIPE: the task ran to its end"
+        assert finished.exists()
+        stdout, sizes = retained(sandbox, "stdout")
+        assert all(size <= 256 * 1024 for size in sizes)
+        assert numbered(1, 1_000_000).startswith(stdout), "what fitted is the output's start"
