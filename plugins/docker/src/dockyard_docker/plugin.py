@@ -71,7 +71,8 @@ T = TypeVar("T")
 
 API_THREADS = 64
 LOG_DRAIN_TIMEOUT = 30.0
-"""Seconds an exit waits for the container's last output to reach the sandbox."""
+"""Seconds without progress after which an exit stops waiting for the container's last
+output to reach its destination."""
 START_POLL = 0.002
 """Seconds between inspects sent before the Engine has begun a container's start."""
 
@@ -270,7 +271,9 @@ class DockerContainerizer:
         tracked.phase = Phase.RUNNING
         # Followers read the Engine's log from its start, so starting them once TASK_RUNNING
         # is on its way loses nothing.
-        tracked.logs = LogFollower(runtime.streams, docker_id, config.sandbox, runtime.cursor_dir)
+        tracked.logs = LogFollower(
+            runtime.streams, docker_id, config.output_or_sandbox(), runtime.cursor_dir
+        )
         asyncio.get_running_loop().call_soon(tracked.logs.start)
         tracked.stop_signal = engine.stop_signal(inspect)
         return Launched(
@@ -355,7 +358,7 @@ class DockerContainerizer:
             tracked.finishing = None  # a replayed event: it is still running
             return
         if tracked.logs is not None:
-            await asyncio.wait([tracked.logs.finished], timeout=LOG_DRAIN_TIMEOUT)
+            await tracked.logs.drained(LOG_DRAIN_TIMEOUT)
         if inspect is None:
             ended = Termination(
                 state=TaskState.TASK_KILLED if tracked.killed else TaskState.TASK_FAILED,
@@ -503,7 +506,9 @@ class DockerContainerizer:
         runtime = self._started()
         tracked = self._track(Tracked(config=config, phase=Phase.RUNNING, docker_id=docker_id))
         self._by_docker_id[docker_id] = tracked
-        tracked.logs = LogFollower(runtime.streams, docker_id, config.sandbox, runtime.cursor_dir)
+        tracked.logs = LogFollower(
+            runtime.streams, docker_id, config.output_or_sandbox(), runtime.cursor_dir
+        )
         tracked.launched.set()
         return tracked
 
@@ -536,8 +541,11 @@ class DockerContainerizer:
     async def _remove(self, docker_id: str) -> None:
         runtime = self._started()
         await self._blocking(engine.remove, runtime.api, docker_id)
-        forget_cursors(runtime.cursor_dir, docker_id)
         tracked = self._by_docker_id.pop(docker_id, None)
+        if tracked is not None and tracked.logs is not None:  # still retrying a write?
+            tracked.logs.stop()
+            await tracked.logs.finished
+        forget_cursors(runtime.cursor_dir, docker_id)
         if tracked is not None and self._containers.get(tracked.container_id) is tracked:
             del self._containers[tracked.container_id]
 
