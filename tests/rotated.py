@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-PAD = "x" * 91
+PAD = "x" * 90
 
 
 def lines(first: int, last: int) -> bytes:
