@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def command_flags(host: PluginHost, command: str) -> FlagSet:
     """The core's flags, every plugin's flags, and the command's own."""
-    flags = core_flag_set()
+    flags = core_flag_set(command)
     host.add_flags(flags)
     if command == "launch":
         flags.owned_by("launch").add(

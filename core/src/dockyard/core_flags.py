@@ -30,9 +30,9 @@ def default_work_dir() -> Path:
     return Path(data_home) / "dockyard"
 
 
-def core_flag_set() -> FlagSet:
+def core_flag_set(command: str | None = None) -> FlagSet:
     """A fresh registry holding the core's flags; plugins add theirs to it."""
-    flags = FlagSet("core")
+    flags = FlagSet("core", command=command)
     flags.add(
         "work_dir",
         STRING,

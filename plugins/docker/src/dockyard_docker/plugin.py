@@ -154,8 +154,8 @@ class DockerContainerizer:
         runtime = self._runtime
         if runtime is None:
             return
+        await runtime.removals.stop()
         self._runtime = None
-        runtime.removals.cancel_timers()
         for future in self._background:
             future.cancel()
         followers: list[asyncio.Future[None]] = []
