@@ -1,4 +1,5 @@
-"""Rotated output of Docker containers: exact across rotations and an agent SIGKILL."""
+"""Docker containers' output: rotated files, exact across rotations and an agent SIGKILL,
+and unix sockets."""
 
 from __future__ import annotations
 
@@ -8,13 +9,22 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 
 import pytest
-from dockyard.containers import RecoveredContainer, Rotation
+from dockyard.containers import (
+    ContainerOutput,
+    FileOutput,
+    RecoveredContainer,
+    Rotation,
+    UnixSocketOutput,
+)
 from dockyard.messages import TaskState
+from dockyard_docker import plugin as plugin_module
 
+from tests.collector import LineCollector
 from tests.docker.configs import rotating, task_config
 from tests.docker.waiting import until
 from tests.rotated import lines, lines_command, retained
@@ -119,3 +129,24 @@ async def test_a_chatty_container_loses_and_repeats_no_line_across_rotations_and
     assert all(size <= MB for size in sizes)
     assert whole_lines(sandbox, "stdout")
     assert retained(sandbox, "stderr")[0] == b"".join(b"%d\n" % n for n in range(1, 1001))
+
+
+async def test_a_unix_socket_output_gets_everything_even_from_a_collector_that_starts_late(
+    agent, busybox_image, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(plugin_module, "LOG_DRAIN_TIMEOUT", 0.5)  # report the exit meanwhile
+    with tempfile.TemporaryDirectory(dir="/tmp") as directory:
+        socket_path = Path(directory) / "collector.sock"
+        config = task_config(tmp_path, busybox_image, f"{lines_command(1, 2000)}; echo e >&2")
+        config.output = ContainerOutput(
+            stdout=UnixSocketOutput(path=socket_path, preamble=b"tag=late\n"),
+            stderr=FileOutput(path=tmp_path / "stderr"),
+        )
+        await agent.plugin.prepare(config)
+        await agent.plugin.launch(config)
+        termination = await agent.plugin.wait(config.container_id)
+        assert termination is not None
+        assert termination.state == TaskState.TASK_FINISHED
+        async with LineCollector(socket_path) as collector:
+            assert await collector.received() == b"tag=late\n" + lines(1, 2000)
+        assert (tmp_path / "stderr").read_bytes() == b"e\n"

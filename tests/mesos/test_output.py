@@ -1,16 +1,25 @@
-"""Rotated output of native tasks: the supervisor splices each task's pipes into its files."""
+"""Native tasks' output: rotated files (the supervisor splices each task's pipes into
+them) and unix sockets (the task writes to the collector itself)."""
 
 from __future__ import annotations
 
 import contextlib
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from dockyard.containers import ContainerOutput, FileOutput, LaunchError, Rotation
+from dockyard.containers import (
+    ContainerOutput,
+    FileOutput,
+    LaunchError,
+    Rotation,
+    UnixSocketOutput,
+)
 
+from tests.collector import LineCollector
 from tests.mesos.harness import launch, shell, until
 from tests.rotated import lines, lines_command, retained
 
@@ -131,3 +140,28 @@ async def test_a_full_disk_drops_output_but_never_blocks_or_kills_the_task(mesos
         stdout, sizes = retained(sandbox, "stdout")
         assert all(size <= 256 * 1024 for size in sizes)
         assert lines(1, 30_000).startswith(stdout), "what fitted is the output's start"
+
+
+async def test_a_unix_socket_output_gets_the_preamble_then_the_tasks_writes(mesos, work_dir):
+    with tempfile.TemporaryDirectory(dir="/tmp") as directory:
+        async with LineCollector(Path(directory) / "collector.sock") as collector:
+            sandbox = sandbox_of(work_dir, "shipped")
+            output = ContainerOutput(
+                stdout=UnixSocketOutput(path=collector.path, preamble=b"tag=shipped\n"),
+                stderr=FileOutput(path=sandbox / "stderr"),
+            )
+            script = f"{lines_command(1, 2000)}; echo to-stderr >&2"
+            config, _ = await launch(mesos, work_dir, "shipped", shell(script), output=output)
+            assert (await mesos.wait(config.container_id)) is not None
+            assert await collector.received() == b"tag=shipped\n" + lines(1, 2000)
+            assert (sandbox / "stderr").read_bytes() == b"to-stderr\n"
+
+
+async def test_an_unreachable_socket_fails_the_launch_naming_it(mesos, work_dir):
+    missing = work_dir / "no-collector.sock"
+    output = ContainerOutput(
+        stdout=UnixSocketOutput(path=missing),
+        stderr=FileOutput(path=sandbox_of(work_dir, "unshipped") / "stderr"),
+    )
+    with pytest.raises(LaunchError, match=f"stdout \\(socket '{missing}'\\): No such file"):
+        await launch(mesos, work_dir, "unshipped", shell("true"), output=output)
