@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from dockyard.logfiles import RotatingFile, Rotation, rotated
+from dockyard import beneath
+from dockyard.logfiles import RotatingFile, Rotation, open_log_file, rotated
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -216,3 +217,33 @@ def test_a_failed_save_before_rotation_stops_the_rotation(tmp_path: Path) -> Non
         log.write(b"def\n")
     log.close()
     assert files_of(tmp_path) == {"stdout": b"abc\n"}
+
+
+def test_a_symlink_in_place_of_the_file_is_refused_and_its_target_untouched(
+    tmp_path: Path,
+) -> None:
+    precious = tmp_path / "precious"
+    precious.write_bytes(b"keep me\n")
+    sandbox = tmp_path / "sandbox"
+    sandbox.mkdir()
+    (sandbox / "stdout").symlink_to(precious)
+    for truncate in (False, True):
+        with pytest.raises(beneath.Refused, match="is a symbolic link"):
+            open_log_file(sandbox / "stdout", truncate=truncate, owner=(65534, 65534))
+    assert precious.read_bytes() == b"keep me\n"
+    assert precious.stat().st_uid == os.getuid()
+
+
+def test_a_hard_link_in_place_of_the_file_is_refused_and_not_truncated(tmp_path: Path) -> None:
+    precious = tmp_path / "precious"
+    precious.write_bytes(b"keep me\n")
+    (tmp_path / "stdout").hardlink_to(precious)
+    with pytest.raises(beneath.Refused, match="has other hard links"):
+        open_log_file(tmp_path / "stdout", truncate=True)
+    assert precious.read_bytes() == b"keep me\n"
+
+
+def test_a_fifo_in_place_of_the_file_is_refused_without_blocking(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "stdout")
+    with pytest.raises(beneath.Refused, match="is a FIFO"):
+        open_log_file(tmp_path / "stdout")

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC
+from dockyard import beneath
+from dockyard.beneath import Owner
+
 SPLICE_FLAGS = os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK
 FILE_MODE = 0o644
 
@@ -41,6 +43,29 @@ class Rotation:
     max_files: int
 
 
+def open_log_file(
+    path: Path, *, append: bool = False, truncate: bool = False, owner: Owner | None = None
+) -> int:
+    """Open (or create) a log file in a directory a container can write to, and give it
+    to ``owner`` (the task's user writes its own output).
+
+    The agent and the supervisor run as root there, so it is opened with
+    :mod:`dockyard.beneath`: a symbolic link, FIFO, device or hard-linked file put in its
+    place is ``Refused``, never written through nor given away.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else 0)
+    flags |= os.O_TRUNC if truncate else 0
+    with beneath.closing(beneath.open_root(path.parent)) as directory:
+        fd = beneath.open_regular(directory, path.name, flags, FILE_MODE)
+    if owner is not None:
+        try:
+            os.fchown(fd, *owner)
+        except BaseException:
+            os.close(fd)
+            raise
+    return fd
+
+
 def rotated(path: Path, number: int) -> Path:
     """``stdout`` → ``stdout.1`` (the newest rotated file), ``stdout.2``..."""
     return path.with_name(f"{path.name}.{number}")
@@ -54,7 +79,7 @@ class RotatingFile:
         path: Path,
         rotation: Rotation | None,
         *,
-        owner: tuple[int, int] | None = None,
+        owner: Owner | None = None,
         before_rotate: BeforeRotate | None = None,
     ) -> None:
         self.path = path
@@ -79,7 +104,7 @@ class RotatingFile:
             return
         inode = resume.get("inode")
         try:
-            same = inode is None or os.stat(self.path).st_ino == inode
+            same = inode is None or os.lstat(self.path).st_ino == inode
         except FileNotFoundError:
             same = False
         self._open(truncate=not same)  # rotated since: the file holds only later output
@@ -149,9 +174,7 @@ class RotatingFile:
 
     def _open(self, *, truncate: bool, path: Path | None = None) -> None:
         self.close()
-        fd = os.open(path or self.path, OPEN_FLAGS | (os.O_TRUNC if truncate else 0), FILE_MODE)
-        if self._owner is not None:
-            os.fchown(fd, *self._owner)
+        fd = open_log_file(path or self.path, truncate=truncate, owner=self._owner)
         info = os.fstat(fd)
         self._fd, self._inode, self._size = fd, info.st_ino, info.st_size
 

@@ -26,12 +26,14 @@ import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
+
+from dockyard.beneath import Owner
+from dockyard.logfiles import RotatingFile, Rotation, open_log_file
 
 from dockyard_mesos.protocol import OutputSpec, SpawnSpec
 from dockyard_mesos.spawn import SpawnError
 
-APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
 PIPE_SIZE = 1 << 20
 """Room for a burst while the supervisor is busy elsewhere (the kernel may give less)."""
 CHUNK = 1 << 20
@@ -41,12 +43,13 @@ DRAIN_BUDGET = 64 << 20
 """Bytes drained when a task ends: what it left in the pipe, not what escapees add."""
 CONNECT_TIMEOUT_SECONDS = 2.0
 
-if TYPE_CHECKING:
-    from dockyard.logfiles import RotatingFile
-
 log = logging.getLogger(__name__)
 
-Owner = tuple[int, int] | None
+
+def _open_appending(path: str, owner: Owner | None) -> int:
+    if path == os.devnull:
+        return os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    return open_log_file(Path(path), append=True, owner=owner)
 
 
 class _Destination(Protocol):
@@ -59,16 +62,14 @@ class _Destination(Protocol):
 
 
 class _AppendedFile:
-    def __init__(self, path: str, owner: Owner) -> None:
+    def __init__(self, path: str, owner: Owner | None) -> None:
         self._path = path
         self._owner = owner
 
     @contextlib.contextmanager
     def fd(self) -> Iterator[int]:
-        fd = os.open(self._path, APPEND_FLAGS, 0o644)
+        fd = _open_appending(self._path, self._owner)
         try:
-            if self._owner is not None:
-                os.fchown(fd, *self._owner)
             yield fd
         finally:
             os.close(fd)
@@ -81,13 +82,10 @@ class _AppendedFile:
 
 
 class _RotatedPipe:
-    def __init__(self, spec: OutputSpec, owner: Owner) -> None:
-        from dockyard import logfiles  # on first use: tasks that need no rotation do not
-        # pay for importing the dockyard package when the supervisor starts
-
+    def __init__(self, spec: OutputSpec, owner: Owner | None) -> None:
         assert spec.max_size is not None
-        rotation = logfiles.Rotation(max_size=spec.max_size, max_files=spec.max_files)
-        self._file: RotatingFile = logfiles.RotatingFile(Path(spec.path), rotation, owner=owner)
+        rotation = Rotation(max_size=spec.max_size, max_files=spec.max_files)
+        self._file = RotatingFile(Path(spec.path), rotation, owner=owner)
         self._file.open()
         self._reader, writer = os.pipe2(os.O_CLOEXEC)
         self._writer: int | None = writer
@@ -243,7 +241,7 @@ class TaskOutput:
         self._stderr.close()
 
 
-def _destination(output: OutputSpec, owner: Owner) -> _Destination:
+def _destination(output: OutputSpec, owner: Owner | None) -> _Destination:
     if output.kind == "socket":
         return _ConnectedSocket(output)
     if output.kind != "file":
