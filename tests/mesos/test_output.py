@@ -4,12 +4,14 @@ them) and unix sockets (the task writes to the collector itself)."""
 from __future__ import annotations
 
 import contextlib
+import resource
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import psutil
 import pytest
 from dockyard.containers import (
     ContainerOutput,
@@ -20,7 +22,7 @@ from dockyard.containers import (
 )
 
 from tests.collector import LineCollector
-from tests.mesos.harness import launch, shell, until
+from tests.mesos.harness import STATE, launch, shell, until
 from tests.rotated import lines, lines_command, retained
 
 MB = 1 << 20
@@ -165,3 +167,32 @@ async def test_an_unreachable_socket_fails_the_launch_naming_it(mesos, work_dir)
     )
     with pytest.raises(LaunchError, match=f"stdout \\(socket '{missing}'\\): No such file"):
         await launch(mesos, work_dir, "unshipped", shell("true"), output=output)
+
+
+@pytest.fixture
+def small_file_limit() -> Iterator[int]:
+    """A soft limit on open files below the hard one, for the supervisor this test starts."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard <= 256:
+        pytest.skip("the hard limit on open files leaves no room below it")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+    try:
+        yield 256
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+async def test_the_supervisor_may_hold_many_pipes_but_tasks_keep_the_usual_file_limit(
+    small_file_limit, start_containerizer, work_dir
+):
+    mesos = await start_containerizer()
+    sandbox = sandbox_of(work_dir, "limited")
+    config, _ = await launch(
+        mesos, work_dir, "limited", shell("ulimit -n"), output=rotating(sandbox, 4096, 1)
+    )
+    assert (await mesos.wait(config.container_id)) is not None
+    assert (sandbox / "stdout").read_text() == f"{small_file_limit}\n"
+    supervisor = psutil.Process(int((work_dir / STATE / "supervisor.pid").read_text()))
+    assert supervisor.rlimit(psutil.RLIMIT_NOFILE) == 2 * (
+        resource.getrlimit(resource.RLIMIT_NOFILE)[1],
+    )

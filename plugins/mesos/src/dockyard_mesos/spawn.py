@@ -5,8 +5,9 @@ but cannot join cgroups, change directory or set an arbitrary user. So the super
 which is single-threaded, briefly *lends itself* what the task must inherit: it joins
 the task's cgroups, enters the sandbox and takes the task's user as its real ids, spawns
 (``resetids`` turns the real ids into the child's effective ones; exec then drops root
-for good), and returns to its own cgroups, directory and ids. ``subprocess`` is not used
-because it reaps its own children, while the supervisor reaps all with ``waitid(P_ALL)``.
+for good), and returns to its own cgroups, directory, ids and limit on open files.
+``subprocess`` is not used because it reaps its own children, while the supervisor reaps
+all with ``waitid(P_ALL)``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import resource
 import shutil
 import signal
 from collections.abc import Iterator
@@ -23,6 +25,15 @@ from dockyard_mesos.protocol import SpawnSpec
 
 IGNORED_BY_PYTHON = (signal.SIGPIPE, signal.SIGXFSZ)
 """Python ignores these; a spawned task must get the default actions back."""
+TASKS_FILE_LIMIT = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+"""The soft limit on open files the supervisor was started with, and its tasks get."""
+
+
+def raise_file_limit() -> None:
+    """Let the supervisor hold as many files as it may (its hard limit): a task with rotated
+    output costs it five descriptors. Its tasks still get :data:`TASKS_FILE_LIMIT`."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 class SpawnError(Exception):
@@ -41,6 +52,7 @@ def spawn(spec: SpawnSpec, owned_cgroups: dict[str, str], out: int, err: int) ->
             stack.enter_context(_working_directory(spec.cwd))
             step = "switch user"
             stack.enter_context(_real_ids(spec))
+            stack.enter_context(_tasks_file_limit())
             step = f"execute '{spec.executable}'"
             return os.posix_spawn(
                 _resolve(spec),
@@ -92,6 +104,21 @@ def _working_directory(path: str) -> Iterator[None]:
     finally:
         os.fchdir(here)
         os.close(here)
+
+
+@contextlib.contextmanager
+def _tasks_file_limit() -> Iterator[None]:
+    """The soft limit on open files a task inherits, for the instant of the spawn (a
+    program that closes every descriptor up to its limit must not loop a million times)."""
+    own, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if own == TASKS_FILE_LIMIT:
+        yield
+        return
+    resource.setrlimit(resource.RLIMIT_NOFILE, (TASKS_FILE_LIMIT, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (own, hard))
 
 
 @contextlib.contextmanager

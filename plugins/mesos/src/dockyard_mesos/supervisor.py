@@ -48,7 +48,7 @@ from dockyard_mesos.protocol import (
     encode,
 )
 from dockyard_mesos.records import RecordStore
-from dockyard_mesos.spawn import SpawnError, spawn
+from dockyard_mesos.spawn import SpawnError, raise_file_limit, spawn
 from dockyard_mesos.task_output import TaskOutput
 
 LOCK_NAME = "supervisor.lock"
@@ -437,6 +437,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if os.fork() != 0:
         os._exit(0)  # the starter sees this exit: the socket is ready
     _set_child_subreaper()
+    raise_file_limit()
     Path(PID_NAME).write_text(f"{os.getpid()}\n")
     log.info("supervisor %d serving %s", os.getpid(), state_dir)
     try:
