@@ -87,7 +87,11 @@ class _RotatedPipe:
         rotation = Rotation(max_size=spec.max_size, max_files=spec.max_files)
         self._file = RotatingFile(Path(spec.path), rotation, owner=owner)
         self._file.open()
-        self._reader, writer = os.pipe2(os.O_CLOEXEC)
+        try:
+            self._reader, writer = os.pipe2(os.O_CLOEXEC)
+        except OSError:
+            self._file.close()
+            raise
         self._writer: int | None = writer
         os.set_blocking(self._reader, False)  # the task's end stays blocking
         with contextlib.suppress(OSError):  # over the user's pipe quota: the default size
