@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pwd
 import signal
 import subprocess
 import sys
@@ -150,3 +151,18 @@ async def test_a_unix_socket_output_gets_everything_even_from_a_collector_that_s
         async with LineCollector(socket_path) as collector:
             assert await collector.received() == b"tag=late\n" + lines(1, 2000)
         assert (tmp_path / "stderr").read_bytes() == b"e\n"
+
+
+async def test_rotated_files_belong_to_the_tasks_user(agent, busybox_image, tmp_path):
+    nobody = pwd.getpwnam("nobody")
+    config = task_config(tmp_path, busybox_image, lines_command(1, 2000))
+    config.user = "nobody"
+    config.output = rotating(tmp_path, Rotation(max_size=65536, max_files=5))
+    await agent.plugin.prepare(config)
+    await agent.plugin.launch(config)
+    termination = await agent.plugin.wait(config.container_id)
+    assert termination is not None
+    assert termination.state == TaskState.TASK_FINISHED
+    rotated = sorted(tmp_path.glob("stdout*"))
+    assert len(rotated) == 4
+    assert {path.stat().st_uid for path in rotated} == {nobody.pw_uid}

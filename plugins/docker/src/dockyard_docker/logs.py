@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import beneath
+from dockyard.beneath import Owner
 from dockyard.containers import ContainerOutput, StreamOutput
 
 from dockyard_docker.engine_streams import EngineError, EngineStreams, frames
@@ -119,8 +120,11 @@ class _Frame:
 class Output:
     """One stream (``stdout`` or ``stderr``): its destination and its cursor."""
 
-    def __init__(self, destination: StreamOutput, cursor_file: CursorFile) -> None:
+    def __init__(
+        self, destination: StreamOutput, cursor_file: CursorFile, owner: Owner | None
+    ) -> None:
         self._destination = destination
+        self._owner = owner
         self._cursor_file = cursor_file
         self._cursor = Cursor()
         self._skip = 0
@@ -143,7 +147,9 @@ class Output:
         self._cursor = cursor or Cursor()
         self._skip, self._skip_bytes = self._cursor.count, self._cursor.offset
         try:
-            self._sink = await open_sink(self._destination, self._cursor.sink, self._before_rotate)
+            self._sink = await open_sink(
+                self._destination, self._cursor.sink, self._before_rotate, self._owner
+            )
         except beneath.Refused as error:
             log.warning("Not writing container output to '%s': %s", error.filename, error.strerror)
             return False
@@ -197,7 +203,12 @@ class LogFollower:
     containers."""
 
     def __init__(
-        self, streams: EngineStreams, docker_id: str, output: ContainerOutput, cursor_dir: Path
+        self,
+        streams: EngineStreams,
+        docker_id: str,
+        output: ContainerOutput,
+        cursor_dir: Path,
+        owner: Owner | None = None,
     ) -> None:
         cursor_dir.mkdir(parents=True, exist_ok=True)
         self._streams = streams
@@ -205,7 +216,9 @@ class LogFollower:
         destinations = {"stdout": output.stdout, "stderr": output.stderr}
         self._outputs = {
             stream: Output(
-                destinations[stream], CursorFile(cursor_dir / f"{docker_id}.{stream}.json")
+                destinations[stream],
+                CursorFile(cursor_dir / f"{docker_id}.{stream}.json"),
+                owner,
             )
             for stream in STREAMS
         }

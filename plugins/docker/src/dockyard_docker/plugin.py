@@ -56,7 +56,7 @@ from dockyard_docker.registry_auth import CredentialsError, credentials_for, fin
 from dockyard_docker.removals import RemovalSchedule
 from dockyard_docker.resources import host_memory
 from dockyard_docker.run_config import RunContext, build_run_spec, usage_limits
-from dockyard_docker.sandbox_output import create_outputs
+from dockyard_docker.sandbox_output import create_outputs, file_owner
 from dockyard_docker.spec import SpecError
 from dockyard_docker.stats import statistics
 from dockyard_docker.tracking import Phase, Tracked
@@ -271,9 +271,7 @@ class DockerContainerizer:
         tracked.phase = Phase.RUNNING
         # Followers read the Engine's log from its start, so starting them once TASK_RUNNING
         # is on its way loses nothing.
-        tracked.logs = LogFollower(
-            runtime.streams, docker_id, config.output_or_sandbox(), runtime.cursor_dir
-        )
+        tracked.logs = self._follower(config, docker_id)
         asyncio.get_running_loop().call_soon(tracked.logs.start)
         tracked.stop_signal = engine.stop_signal(inspect)
         return Launched(
@@ -503,14 +501,22 @@ class DockerContainerizer:
         return [tracked.config.container_id for tracked in reattached]
 
     def _reattach(self, config: ContainerConfig, docker_id: str) -> Tracked:
-        runtime = self._started()
         tracked = self._track(Tracked(config=config, phase=Phase.RUNNING, docker_id=docker_id))
         self._by_docker_id[docker_id] = tracked
-        tracked.logs = LogFollower(
-            runtime.streams, docker_id, config.output_or_sandbox(), runtime.cursor_dir
-        )
+        tracked.logs = self._follower(config, docker_id)
         tracked.launched.set()
         return tracked
+
+    def _follower(self, config: ContainerConfig, docker_id: str) -> LogFollower:
+        """The container's log follower. Files it creates (rotated ones) are given to the
+        task's user, like the sandbox's ``stdout`` and ``stderr``."""
+        runtime = self._started()
+        try:
+            owner = file_owner(config.user)
+        except LaunchError:  # the user is gone since the launch: the agent keeps them
+            owner = None
+        output = config.output_or_sandbox()
+        return LogFollower(runtime.streams, docker_id, output, runtime.cursor_dir, owner)
 
     async def _resume_logs(self, reattached: Sequence[Tracked]) -> None:
         """Start the followers of recovered containers after recovery, a few at a time:

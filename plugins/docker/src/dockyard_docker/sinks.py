@@ -14,6 +14,7 @@ import contextlib
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from dockyard.beneath import Owner
 from dockyard.containers import FileOutput, StreamOutput, UnixSocketOutput
 from dockyard.logfiles import BeforeRotate, RotatingFile
 
@@ -59,11 +60,15 @@ class SocketSink:
 
 
 async def open_sink(
-    output: StreamOutput, resume: Mapping[str, Any] | None, before_rotate: BeforeRotate
+    output: StreamOutput,
+    resume: Mapping[str, Any] | None,
+    before_rotate: BeforeRotate,
+    owner: Owner | None = None,
 ) -> Sink:
-    """Open ``output``; ``resume`` is a checkpoint of an earlier sink for the same stream."""
+    """Open ``output``; ``resume`` is a checkpoint of an earlier sink for the same stream,
+    and ``owner`` who the files belong to."""
     if isinstance(output, FileOutput):
-        file = RotatingFile(output.path, output.rotation, before_rotate=before_rotate)
+        file = RotatingFile(output.path, output.rotation, owner=owner, before_rotate=before_rotate)
         file.open(resume)
         return FileSink(file)
     assert isinstance(output, UnixSocketOutput)
