@@ -207,11 +207,17 @@ def test_engine_timestamps_keep_nanoseconds() -> None:
     assert parse_timestamp("1970-01-01T00:00:01.000000002Z") == 1_000_000_002
     assert parse_timestamp("1970-01-01T00:00:01.5Z") == 1_500_000_000
     assert parse_timestamp("1970-01-01T01:00:01+01:00") == 1_000_000_000
-    cursor = Cursor()
-    cursor.advance(5, 10)
-    cursor.advance(5, 3)
-    cursor.advance(7, 1)
-    assert (cursor.timestamp, cursor.count, cursor.size) == (7, 1, 14)
+    cursor = Cursor(offset=3)
+    cursor.advance(5)
+    cursor.advance(5)
+    assert (cursor.timestamp, cursor.count, cursor.offset) == (5, 2, 0)
+    cursor.advance(7)
+    assert (cursor.timestamp, cursor.count) == (7, 1)
+
+
+def test_a_cursor_from_before_container_loggers_resumes_the_sandbox_file() -> None:
+    legacy = {"timestamp": 5, "count": 2, "size": 40, "complete": False}
+    assert Cursor.from_json(legacy) == Cursor(timestamp=5, count=2, sink={"size": 40})
 
 
 def test_host_network_status_carries_the_agent_ip() -> None:

@@ -24,7 +24,7 @@ INSPECT = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 
 def create_outputs(sandbox: Path, user: str | None) -> None:
     """Create ``stdout`` and ``stderr`` (or keep plain files already there), given to ``user``."""
-    owner = _owner(user)
+    owner = file_owner(user)
     directory = os.open(sandbox, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
         for name in STREAMS:
@@ -55,7 +55,8 @@ def _create(directory: int, name: str, owner: tuple[int, int] | None) -> None:
         os.close(fd)
 
 
-def _owner(user: str | None) -> tuple[int, int] | None:
+def file_owner(user: str | None) -> tuple[int, int] | None:
+    """The uid and gid output files are given to; LaunchError for an unknown user."""
     if user is None:
         return None
     try:

@@ -41,12 +41,20 @@ def declare(flags: FlagSet) -> None:
         help="On recovery, stop and remove containers of this agent that no checkpoint "
         "claims. Containers of other agents are never touched.",
     )
+    one_shot = flags.command == "launch"
     flags.add(
         "docker_remove_delay",
         kinds.DURATION,
-        default=DEFAULT_REMOVE_DELAY,
-        help="How long a terminated container is kept before it is removed "
-        "(the schedule survives agent restarts).",
+        default=timedelta(0) if one_shot else DEFAULT_REMOVE_DELAY,
+        help="How long a terminated container is kept before it is removed (the schedule "
+        "survives restarts: a removal due while no agent ran is done by the next agent or "
+        "launch on the work_dir)."
+        + (
+            " dockyard launch removes its container when the task ends, once its output "
+            "is written, unless this is given."
+            if one_shot
+            else ""
+        ),
     )
     flags.add(
         "docker_stop_timeout",

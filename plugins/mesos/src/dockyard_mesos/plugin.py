@@ -206,14 +206,15 @@ class MesosContainerizer:
     def _spawn_spec(self, key: str, config: ContainerConfig, container: _Container) -> SpawnSpec:
         executable, argv = command.command_line(config.command)
         user = command.identity(config.user)
+        output = config.output_or_sandbox()
         return SpawnSpec(
             id=key,
             executable=executable,
             argv=argv,
             env=command.environment(config),
             cwd=str(config.sandbox),
-            stdout=str(config.sandbox / "stdout"),
-            stderr=str(config.sandbox / "stderr"),
+            stdout=command.output_spec(output.stdout),
+            stderr=command.output_spec(output.stderr),
             uid=None if user is None else user.uid,
             gid=None if user is None else user.gid,
             groups=[] if user is None else user.groups,
