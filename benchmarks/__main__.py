@@ -24,6 +24,7 @@ BENCHMARKS = {
     "docker": "benchmarks.docker_launch",
     "fetch": "benchmarks.fetch_throughput",
     "agent": "benchmarks.agent_load",
+    "output": "benchmarks.container_output",
 }
 RESULTS = Path(__file__).parent / "results"
 

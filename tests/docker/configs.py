@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from dockyard.containers import ContainerConfig
+from dockyard.containers import ContainerConfig, ContainerOutput, FileOutput, Rotation
 from dockyard.messages import (
     CommandInfo,
     ContainerID,
@@ -105,4 +105,12 @@ def task_config(
         sandbox=sandbox,
         kill_grace_period=kill_grace,
         task_info=task,
+    )
+
+
+def rotating(sandbox: Path, rotation: Rotation) -> ContainerOutput:
+    """The sandbox's stdout and stderr, both rotated alike (the logrotate logger's output)."""
+    return ContainerOutput(
+        stdout=FileOutput(path=sandbox / "stdout", rotation=rotation),
+        stderr=FileOutput(path=sandbox / "stderr", rotation=rotation),
     )

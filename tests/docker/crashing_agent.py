@@ -1,6 +1,7 @@
 """An agent process for crash tests: launches containers, reports them, then waits to be
 SIGKILLed. Usage: python -m tests.docker.crashing_agent '<json>' where the JSON holds
-agent_id, work_dir, image and containers: [{container_id, sandbox, command}]."""
+agent_id, work_dir, image and containers: [{container_id, sandbox, command, rotation?}],
+rotation being {max_size, max_files} for both streams."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dockyard.containers import AgentContext
+from dockyard.containers import AgentContext, Rotation
 from dockyard.flags import FlagSet
 from dockyard_docker.plugin import DockerContainerizer
 
-from tests.docker.configs import task_config
+from tests.docker.configs import rotating, task_config
 
 
 def state_dir(work_dir: Path, agent_id: str) -> Path:
@@ -42,6 +43,8 @@ async def main(spec: dict[str, Any]) -> None:
             container["command"],
             container_id=container["container_id"],
         )
+        if "rotation" in container:
+            config.output = rotating(config.sandbox, Rotation(**container["rotation"]))
         await plugin.prepare(config)
         handles[container["container_id"]] = (await plugin.launch(config)).handle
     print(json.dumps(handles), flush=True)

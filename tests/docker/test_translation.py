@@ -96,7 +96,13 @@ def test_a_secret_reference_without_a_value_is_refused() -> None:
             0.5,
             64.0,
             {"cpus": 0.005, "mem": math.inf},
-            dict(cpu_shares=512, cpu_quota=1000, mem_reservation=64 * MB, oom_score_adj=938),
+            dict(
+                cpu_shares=512,
+                cpu_quota=1000,
+                cpu_period=100_000,
+                mem_reservation=64 * MB,
+                oom_score_adj=938,
+            ),
         ),
         (
             1.0,
@@ -110,6 +116,22 @@ def test_limits_formulas(cpus, mem, limits, expected) -> None:
     resources = [scalar("cpus", cpus)] + ([scalar("mem", mem)] if mem is not None else [])
     computed = compute_limits(resources, {k: Scalar(value=v) for k, v in limits.items()}, 1024 * MB)
     assert {k: v for k, v in vars(computed).items() if v is not None} == expected
+
+
+@pytest.mark.parametrize(
+    ("cpus", "limits", "quota"),
+    [
+        (0.5, {}, 50_000),  # the request, over a 100 ms period
+        (0.001, {}, 1_000),  # Mesos's minimum quota: 1 ms
+        (2.0, {"cpus": 0.5}, 50_000),  # a limit wins over the request
+        (2.0, {"cpus": math.inf}, None),  # an infinite limit: no quota
+    ],
+)
+def test_cgroups_enable_cfs_quotas_the_cpus_request(cpus, limits, quota) -> None:
+    scalars = {k: Scalar(value=v) for k, v in limits.items()}
+    computed = compute_limits([scalar("cpus", cpus)], scalars, 1024 * MB, enable_cfs=True)
+    assert (computed.cpu_quota, computed.cpu_period) == (quota, quota and 100_000)
+    assert compute_limits([scalar("cpus", cpus)], {}, 1024 * MB).cpu_quota is None, "off"
 
 
 def test_first_network_parameter_overrides_the_mode_and_later_ones_are_joined() -> None:
@@ -185,11 +207,17 @@ def test_engine_timestamps_keep_nanoseconds() -> None:
     assert parse_timestamp("1970-01-01T00:00:01.000000002Z") == 1_000_000_002
     assert parse_timestamp("1970-01-01T00:00:01.5Z") == 1_500_000_000
     assert parse_timestamp("1970-01-01T01:00:01+01:00") == 1_000_000_000
-    cursor = Cursor()
-    cursor.advance(5, 10)
-    cursor.advance(5, 3)
-    cursor.advance(7, 1)
-    assert (cursor.timestamp, cursor.count, cursor.size) == (7, 1, 14)
+    cursor = Cursor(offset=3)
+    cursor.advance(5)
+    cursor.advance(5)
+    assert (cursor.timestamp, cursor.count, cursor.offset) == (5, 2, 0)
+    cursor.advance(7)
+    assert (cursor.timestamp, cursor.count) == (7, 1)
+
+
+def test_a_cursor_from_before_container_loggers_resumes_the_sandbox_file() -> None:
+    legacy = {"timestamp": 5, "count": 2, "size": 40, "complete": False}
+    assert Cursor.from_json(legacy) == Cursor(timestamp=5, count=2, sink={"size": 40})
 
 
 def test_host_network_status_carries_the_agent_ip() -> None:

@@ -1,4 +1,4 @@
-"""Fixtures for docker-image executors and docker task health checks, through a real agent.
+"""Fixtures for docker tasks, docker-image executors and health checks, through a real agent.
 
 Each test starts ``dockyard agent`` subprocesses (``make_agent``) with the docker and mesos
 containerizers. Every container they create carries the agent's id label; it is removed at

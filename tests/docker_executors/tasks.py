@@ -22,9 +22,11 @@ def docker_container(image: str, network: str = "HOST") -> dict[str, Any]:
     return {"type": "DOCKER", "docker": {"image": image, "network": network}}
 
 
-def framework(*, checkpoint: bool = False, capabilities: tuple[str, ...] = ()) -> dict[str, Any]:
+def framework(
+    *, checkpoint: bool = False, capabilities: tuple[str, ...] = (), user: str = "root"
+) -> dict[str, Any]:
     return {
-        "user": "root",
+        "user": user,
         "name": "tests",
         "id": {"value": "fw"},
         "checkpoint": checkpoint,
@@ -67,20 +69,27 @@ def executor_task(
     }
 
 
-def checked_task(
-    task_id: str, command: str, image: str, network: str, check: dict[str, Any]
+def command_task(
+    task_id: str, command: str, image: str, network: str = "HOST", **fields: Any
 ) -> dict[str, Any]:
-    """A docker command task with a health check; killing it takes no grace period."""
+    """A docker command task with the session label; killing it takes no grace period."""
     key, _, value = SESSION_LABEL.partition("=")
-    task = {
+    return {
         "name": task_id,
         "task_id": {"value": task_id},
         "command": {"value": command},
         "container": docker_container(image, network),
-        "health_check": {**CHECK_TIMING, **check},
         "kill_policy": {"grace_period": {"nanoseconds": 0}},
         "labels": {"labels": [{"key": key, "value": value}]},
+        **fields,
     }
+
+
+def checked_task(
+    task_id: str, command: str, image: str, network: str, check: dict[str, Any]
+) -> dict[str, Any]:
+    """A docker command task with a health check."""
+    task = command_task(task_id, command, image, network, health_check={**CHECK_TIMING, **check})
     return {
         "type": "LAUNCH_TASK",
         "launch_task": {

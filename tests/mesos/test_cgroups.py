@@ -72,6 +72,37 @@ async def test_limits_follow_mesos_formulas(isolated, work_dir):
     await until(lambda: not any(directory.exists() for directory in dirs.values()))
 
 
+BUSY_THEN_SLEEP = "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; echo > ready; exec sleep 600"
+"""Runs on the CPU a little (so CFS counts periods), then says so and sleeps."""
+
+
+async def test_cgroups_enable_cfs_gives_the_cpus_request_as_quota(start_containerizer, work_dir):
+    """Mesos's --cgroups_enable_cfs: quota = max(100 ms x cpus, 1 ms) per 100 ms period."""
+    isolated = await start_containerizer(
+        "--isolation=cgroups/cpu,cgroups/mem", "--cgroups_enable_cfs"
+    )
+    if isolated._hierarchy is None:
+        pytest.skip("no writable cgroup hierarchy with cpu and memory on this host")
+    expected = {"half": (0.5, 50_000), "tiny": (0.001, 1_000)}
+    for name, (cpus, quota) in expected.items():
+        config, version, dirs, _ = await start(
+            isolated, work_dir, name, BUSY_THEN_SLEEP, resources=scalars(cpus=cpus, mem=64)
+        )
+        if version == 1:
+            assert read(dirs["cpu"], "cpu.cfs_quota_us") == str(quota)
+            assert read(dirs["cpu"], "cpu.cfs_period_us") == "100000"
+        else:
+            assert read(dirs["cpu"], "cpu.max") == f"{quota} 100000"
+        if name == "half":  # at 1 ms per 100 ms, "tiny" would take minutes to get there
+            await until((config.sandbox / "ready").exists)
+        statistics = await isolated.usage(config.container_id)
+        assert statistics is not None
+        assert (statistics.cpus_limit, statistics.cpus_soft_limit) == (cpus, cpus)
+        if name == "half":
+            assert statistics.cpus_nr_periods, "the quota's CFS statistics are reported"
+        await isolated.destroy(config.container_id, timedelta(0))
+
+
 async def test_memory_below_the_minimum_is_raised_to_32mb(isolated, work_dir):
     config, version, dirs, _ = await start(
         isolated, work_dir, "tiny", "exec sleep 600", resources=scalars(cpus=0.001, mem=1)

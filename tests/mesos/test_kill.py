@@ -112,7 +112,8 @@ async def test_usage_of_a_running_task(mesos, work_dir):
     assert statistics is not None
     assert statistics.mem_rss_bytes is not None
     assert statistics.mem_rss_bytes > 0
-    assert statistics.cpus_limit == 0.5
+    assert statistics.cpus_soft_limit == 0.5
+    assert statistics.cpus_limit is None, "no cpus limit and no CFS quota: Mesos states none"
     await mesos.destroy(config.container_id, timedelta(0))
     assert await mesos.usage(config.container_id) is None
 

@@ -47,6 +47,23 @@ def test_compute_limits_follows_mesos(request_, expected):
     assert compute_limits(**request_) == expected
 
 
+@pytest.mark.parametrize(
+    ("cpus", "cpus_limit", "quota"),
+    [
+        (0.5, None, 50_000),  # the request, over a 100 ms period
+        (0.001, None, 1_000),  # Mesos's minimum quota: 1 ms
+        (2, 0.5, 50_000),  # a limit wins over the request
+        (2, math.inf, None),  # an infinite limit: no quota
+        (None, None, None),  # no cpus at all
+    ],
+)
+def test_cfs_gives_a_quota_from_the_cpus_request(cpus, cpus_limit, quota):
+    limits = compute_limits(
+        cpus=cpus, mem_mb=None, cpus_limit=cpus_limit, mem_limit_mb=None, enable_cfs=True
+    )
+    assert limits.cpu_quota_us == quota
+
+
 def test_shares_map_onto_the_v2_weight_range():
     assert cgroups.shares_to_weight(2) == 1
     assert cgroups.shares_to_weight(1024) == 39

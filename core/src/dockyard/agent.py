@@ -32,6 +32,7 @@ from dockyard.id_rules import check_agent_paths
 from dockyard.launch_config import LaunchConfigs
 from dockyard.ledger import Ledger, Retention, StatusListener, TaskRecord
 from dockyard.lifecycle import TaskConflictError, TaskLifecycle, TaskNotFoundError
+from dockyard.loggers import enabled_logger
 from dockyard.messages import (
     ContainerID,
     FrameworkID,
@@ -48,6 +49,7 @@ from dockyard.sandbox import create_state_dir
 from dockyard.sandbox_gc import SandboxCollector
 from dockyard.standalone import ContainerNotFoundError, StandaloneContainers
 from dockyard.statuses import KillCause
+from dockyard.worklock import WorkDirLock, lock_work_dir
 
 __all__ = ["Agent", "TaskConflictError", "TaskNotFoundError"]
 
@@ -101,6 +103,7 @@ class Agent:
             in_use=self._container_in_use,
         )
         self._started: list[str] = []
+        self._work_dir_lock: WorkDirLock | None = None
 
     @property
     def agent_id(self) -> str:
@@ -119,12 +122,14 @@ class Agent:
 
     async def start(self) -> None:
         """Check the enabled plugins, start them, and recover checkpointed tasks."""
+        self._work_dir_lock = lock_work_dir(self.work_dir)
         containerizers = self._enabled_containerizers()
         fetchers = self.host.names(FETCHERS)
         self.configs.agent_id = self._load_or_create_agent_id()
         check_agent_paths(self.work_dir, self.agent_id)
-        self.dispatcher.enable(containerizers, fetchers)
-        for name in [*containerizers, *fetchers]:
+        logger = enabled_logger(self.flags.container_logger, self.host)
+        self.dispatcher.enable(containerizers, fetchers, logger)
+        for name in [*containerizers, *fetchers, *([logger] if logger else [])]:
             state_dir = self.meta_dir / "plugins" / name
             state_dir.mkdir(parents=True, exist_ok=True)
             context = AgentContext(
@@ -167,6 +172,8 @@ class Agent:
             except Exception:
                 log.exception("stopping plugin %s", name)
         self._started.clear()
+        if self._work_dir_lock is not None:
+            self._work_dir_lock.release()
 
     @property
     def enabled_plugins(self) -> list[str]:

@@ -18,10 +18,11 @@ from typing import TextIO
 
 from dockyard import __version__
 from dockyard.agent import Agent
+from dockyard.api.one_shot import serving_executors
 from dockyard.api.server import serve
 from dockyard.containers import StartupError
 from dockyard.core_flags import core_flag_set
-from dockyard.discovery import CONTAINERIZERS, FETCHERS
+from dockyard.discovery import CONTAINER_LOGGERS, CONTAINERIZERS, FETCHERS
 from dockyard.flags import BOOL, FlagError, Flags, FlagSet
 from dockyard.host import PluginHost
 from dockyard.ledger import TaskRecord
@@ -35,7 +36,7 @@ usage: dockyard <command> [flags]
 commands:
   agent [flags]              run the agent and its HTTP API (Mesos v1 operator style)
   launch [flags] TASK.json   run one task (Mesos TaskInfo JSON; - reads stdin) to completion
-  plugins                    list installed containerizers and fetchers
+  plugins                    list installed containerizers, fetchers and container loggers
   help                       list every flag with its default and owner
 
 Flags use Mesos syntax (--name=value, --name, --no-name) and can be set with
@@ -73,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def command_flags(host: PluginHost, command: str) -> FlagSet:
     """The core's flags, every plugin's flags, and the command's own."""
-    flags = core_flag_set()
+    flags = core_flag_set(command)
     host.add_flags(flags)
     if command == "launch":
         flags.owned_by("launch").add(
@@ -87,7 +88,12 @@ def command_flags(host: PluginHost, command: str) -> FlagSet:
 
 def show_plugins(host: PluginHost, out: TextIO) -> int:
     rows = [("NAME", "KIND", "DISTRIBUTION", "VERSION", "HOOKS")]
-    for group, kind in ((CONTAINERIZERS, "containerizer"), (FETCHERS, "fetcher")):
+    kinds = (
+        (CONTAINERIZERS, "containerizer"),
+        (FETCHERS, "fetcher"),
+        (CONTAINER_LOGGERS, "container logger"),
+    )
+    for group, kind in kinds:
         for name in host.names(group):
             info = host.infos[name]
             rows.append(
@@ -161,10 +167,13 @@ async def run_one_task(flags: Flags, host: PluginHost, task: TaskInfo) -> int:
                 printer(status)
 
         unsubscribe = agent.subscribe(on_status)
-        record = await agent.launch_task(task)
-        print(f"Sandbox: {record.sandbox}", file=sys.stderr)
-        with kill_on_interrupt(agent, record):
-            final = await agent.wait_task(record)
+        serving = serving_executors(agent, flags) if task.executor else contextlib.nullcontext()
+        async with serving:
+            record = await agent.launch_task(task)
+            print(f"Sandbox: {record.sandbox}", file=sys.stderr)
+            with kill_on_interrupt(agent, record):
+                final = await agent.wait_task(record)
+                await agent.dispatcher.wait(record.container_id)  # an executor shuts down
         unsubscribe()
     finally:
         await agent.stop()

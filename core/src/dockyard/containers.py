@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dockyard.logfiles import Rotation as Rotation  # a FileOutput's rotation, re-exported
 from dockyard.messages import (
     CommandInfo,
     ContainerID,
@@ -31,6 +32,48 @@ if TYPE_CHECKING:
     from dockyard.flags import Flags
 
 
+@dataclass(frozen=True, kw_only=True)
+class FileOutput:
+    """Write a stream into the file ``path``, rotated if ``rotation`` is given.
+
+    Without rotation a native task writes the file itself (opened for appending);
+    with it, the containerizer reads the stream and writes and rotates the files.
+    """
+
+    path: Path
+    rotation: Rotation | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class UnixSocketOutput:
+    """Send a stream to a unix stream socket (journald, syslog-ng, Vector...).
+
+    The containerizer connects to ``path`` and sends ``preamble`` first (journald's
+    stream header, for instance); a native task then writes to the socket itself.
+    """
+
+    path: Path
+    preamble: bytes = b""
+
+
+StreamOutput = FileOutput | UnixSocketOutput
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContainerOutput:
+    """Where a container's stdout and stderr go: a container logger's answer."""
+
+    stdout: StreamOutput
+    stderr: StreamOutput
+
+    @classmethod
+    def sandbox(cls, sandbox: Path) -> ContainerOutput:
+        """The ``stdout`` and ``stderr`` files of the sandbox (Mesos's sandbox logger)."""
+        return cls(
+            stdout=FileOutput(path=sandbox / "stdout"), stderr=FileOutput(path=sandbox / "stderr")
+        )
+
+
 @dataclass(kw_only=True)
 class ContainerConfig:
     """Everything a containerizer needs to run one container.
@@ -38,7 +81,8 @@ class ContainerConfig:
     ``command`` is already resolved (the task's command, or the executor's), and
     ``environment`` holds the variables the agent adds (``MESOS_*``); the plugin
     merges in ``command.environment`` itself, because only it knows how secrets
-    reach its kind of container.
+    reach its kind of container. ``output`` is where the container logger sends the
+    container's stdout and stderr (None: the sandbox files, see :meth:`output_or_sandbox`).
     """
 
     container_id: ContainerID
@@ -53,6 +97,10 @@ class ContainerConfig:
     task_info: TaskInfo | None = None
     executor_info: ExecutorInfo | None = None
     framework_info: FrameworkInfo | None = None
+    output: ContainerOutput | None = None
+
+    def output_or_sandbox(self) -> ContainerOutput:
+        return self.output or ContainerOutput.sandbox(self.sandbox)
 
 
 @dataclass(frozen=True)

@@ -30,9 +30,9 @@ def default_work_dir() -> Path:
     return Path(data_home) / "dockyard"
 
 
-def core_flag_set() -> FlagSet:
+def core_flag_set(command: str | None = None) -> FlagSet:
     """A fresh registry holding the core's flags; plugins add theirs to it."""
-    flags = FlagSet("core")
+    flags = FlagSet("core", command=command)
     flags.add(
         "work_dir",
         STRING,
@@ -44,6 +44,14 @@ def core_flag_set() -> FlagSet:
         STRING_LIST,
         default=["mesos"],
         help="Comma-separated containerizers, tried in this order for each container.",
+    )
+    flags.add(
+        "container_logger",
+        STRING,
+        default="sandbox",
+        help="The container logger (entry-point group dockyard.container_loggers) that "
+        "says where containers' stdout and stderr go: sandbox (the sandbox's stdout and "
+        "stderr files) or logrotate (the same files, rotated; see the logrotate flags).",
     )
     flags.add("ip", STRING, default="127.0.0.1", help="IP address the HTTP API listens on.")
     flags.add("port", INT, default=5051, help="Port the HTTP API listens on.")
@@ -85,6 +93,13 @@ def core_flag_set() -> FlagSet:
         BOOL,
         default=True,
         help="Run tasks as CommandInfo.user or the framework user (needs root).",
+    )
+    flags.add(
+        "cgroups_enable_cfs",
+        BOOL,
+        default=False,
+        help="Give a task with no cpus limit a hard CPU quota of its cpus request "
+        "(100ms CFS period), in Docker containers and in the mesos containerizer's cgroups.",
     )
     flags.add(
         "http_credentials",

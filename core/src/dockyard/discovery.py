@@ -15,7 +15,8 @@ from stevedore import ExtensionManager
 
 CONTAINERIZERS = "dockyard.containerizers"
 FETCHERS = "dockyard.fetchers"
-GROUPS = (CONTAINERIZERS, FETCHERS)
+CONTAINER_LOGGERS = "dockyard.container_loggers"
+GROUPS = (CONTAINERIZERS, FETCHERS, CONTAINER_LOGGERS)
 
 
 @dataclass(frozen=True)

@@ -99,12 +99,17 @@ class Dispatcher:
         self.background = background
         self.containerizers: list[str] = []
         self.fetchers: list[str] = []
+        self.logger: str | None = None
+        """The container logger that sets ``config.output``; None leaves it unset."""
         self._entries: dict[str, _Entry] = {}
 
-    def enable(self, containerizers: Sequence[str], fetchers: Sequence[str]) -> None:
+    def enable(
+        self, containerizers: Sequence[str], fetchers: Sequence[str], logger: str | None = None
+    ) -> None:
         """The plugins to use, containerizers in the order they are tried."""
         self.containerizers = list(containerizers)
         self.fetchers = list(fetchers)
+        self.logger = logger
 
     def containers(self) -> list[ContainerID]:
         return [entry.container_id for entry in self._entries.values()]
@@ -162,6 +167,8 @@ class Dispatcher:
         name = self.select(config)
         entry.containerizer = name
         await reached(Stage.SELECTED, name)
+        if self.logger is not None:
+            config.output = self.host.container_output(self.logger, config)
         if config.command.uris:
             fetched = await self.host.fetch(self.fetchers, config, config.command.uris)
             if not fetched:
@@ -272,6 +279,9 @@ class Dispatcher:
         """Offer every enabled containerizer the containers it launched (maybe none: it
         still learns that anything else of this agent is an orphan); return claimed keys."""
         names = list(self.containerizers)
+        for recovered in containers.values():
+            for container in recovered:
+                self._recover_output(container.config)
         results = await asyncio.gather(
             *(self.host.recover(name, containers.get(name, [])) for name in names)
         )
@@ -288,3 +298,18 @@ class Dispatcher:
                 entry.watching = self.background.spawn(self._watch(entry))
                 claimed.add(key)
         return claimed
+
+    def _recover_output(self, config: ContainerConfig) -> None:
+        """Ask the logger again (Mesos's ``ContainerLogger::recover``); a refusal now
+        leaves the container's output where its containerizer puts it by default."""
+        if self.logger is None:
+            return
+        try:
+            config.output = self.host.container_output(self.logger, config)
+        except Exception as error:
+            log.warning(
+                "container logger %s refused recovered container %s: %s",
+                self.logger,
+                container_key(config.container_id),
+                error,
+            )

@@ -246,15 +246,27 @@ class Flag:
 
 
 class FlagSet:
-    """The registry of declared flags. Views from :meth:`owned_by` share it."""
+    """The registry of declared flags. Views from :meth:`owned_by` share it.
 
-    def __init__(self, owner: str = "core", *, _shared: dict[str, Flag] | None = None) -> None:
+    ``command`` is the ``dockyard`` command the flags are for (``agent``, ``launch``), or
+    None: a flag may have a default that suits the command (what a one-shot ``launch``
+    leaves behind, say).
+    """
+
+    def __init__(
+        self,
+        owner: str = "core",
+        *,
+        command: str | None = None,
+        _shared: dict[str, Flag] | None = None,
+    ) -> None:
         self._owner = owner
+        self.command = command
         self._flags: dict[str, Flag] = {} if _shared is None else _shared
 
     def owned_by(self, owner: str) -> FlagSet:
         """A view on the same registry whose :meth:`add` records ``owner``."""
-        return FlagSet(owner, _shared=self._flags)
+        return FlagSet(owner, command=self.command, _shared=self._flags)
 
     def add(
         self,

@@ -3,7 +3,9 @@
 A containerizer plugin is an object (module or class instance) registered under
 the entry-point group ``dockyard.containerizers``; its entry-point name is the
 value used in ``--containerizers``. A fetcher plugin is registered under
-``dockyard.fetchers``. Implementations are marked with :data:`dockyard.hookimpl`.
+``dockyard.fetchers``, a container logger under ``dockyard.container_loggers`` (its
+name is the value of ``--container_logger``). Implementations are marked with
+:data:`dockyard.hookimpl`.
 
 Containerizer hooks are called **on one plugin at a time**: the core picks the
 first containerizer in ``--containerizers`` order whose :func:`supports` accepts
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from dockyard.containers import (
         AgentContext,
         ContainerConfig,
+        ContainerOutput,
         Launched,
         RecoveredContainer,
         Support,
@@ -209,4 +212,30 @@ def recover(containers: Sequence[RecoveredContainer]) -> Awaitable[Sequence[Cont
     ``REASON_EXECUTOR_TERMINATED``. Containers of this agent that no checkpoint
     names are orphans and may be cleaned up here; anything not started by this
     agent must never be touched.
+    """
+
+
+# -------------------------------------------------------------------------
+# Container loggers (the one named by --container_logger)
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def container_output(config: ContainerConfig) -> ContainerOutput:
+    """Say where a container's stdout and stderr go (Mesos's ``ContainerLogger``).
+
+    Implemented by container loggers (group ``dockyard.container_loggers``) and called
+    on the one ``--container_logger`` names, for every container before its
+    containerizer's :func:`prepare`, and again for each container offered to
+    :func:`recover` after an agent restart: give the same answer both times. The
+    result reaches the containerizer as ``config.output``.
+
+    Return a :class:`dockyard.containers.ContainerOutput` of two destinations, each
+    a ``FileOutput(path, rotation)`` (a file, optionally rotated at a size) or a
+    ``UnixSocketOutput(path, preamble)`` (a unix stream socket, such as journald's
+    ``/run/systemd/journal/stdout``, which the containerizer connects to and greets
+    with ``preamble``). Both built-in containerizers deliver every destination
+    without an extra process or thread per container. Must not block; raise
+    :class:`dockyard.containers.LaunchError` to refuse a container (a bad per-task
+    setting in ``config.command.environment``): its launch fails with the message.
     """

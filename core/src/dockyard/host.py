@@ -16,12 +16,14 @@ from dockyard import PROJECT_NAME, hookspecs
 from dockyard.containers import (
     AgentContext,
     ContainerConfig,
+    ContainerOutput,
     Launched,
     RecoveredContainer,
     Support,
     Termination,
 )
 from dockyard.discovery import (
+    CONTAINER_LOGGERS,
     CONTAINERIZERS,
     BrokenPlugin,
     LoadedPlugin,
@@ -31,7 +33,10 @@ from dockyard.discovery import (
 from dockyard.flags import FlagSet
 from dockyard.messages import URI, CommandInfo, ContainerID, ResourceStatistics
 
-REQUIRED_CONTAINERIZER_HOOKS = ("supports", "launch", "wait", "destroy")
+REQUIRED_HOOKS = {
+    CONTAINERIZERS: ("supports", "launch", "wait", "destroy"),
+    CONTAINER_LOGGERS: ("container_output",),
+}
 
 
 class PluginError(Exception):
@@ -80,11 +85,8 @@ class PluginHost:
         self._callers.clear()
 
     def _missing_hooks(self, info: PluginInfo) -> list[str]:
-        if info.group != CONTAINERIZERS:
-            return []
-        return [
-            hook for hook in REQUIRED_CONTAINERIZER_HOOKS if not self.implements(info.name, hook)
-        ]
+        required = REQUIRED_HOOKS.get(info.group, ())
+        return [hook for hook in required if not self.implements(info.name, hook)]
 
     def names(self, group: str) -> list[str]:
         return sorted(name for name, info in self.infos.items() if info.group == group)
@@ -211,6 +213,12 @@ class PluginHost:
     def metrics(self, name: str) -> Mapping[str, float]:
         result: Mapping[str, float] = self._call_one(name, "metrics", {})
         return result
+
+    def container_output(self, name: str, config: ContainerConfig) -> ContainerOutput:
+        output = self._call_one(name, "container_output", None, config=config)
+        if not isinstance(output, ContainerOutput):
+            raise PluginError(f"container logger '{name}' returned {output!r}")
+        return output
 
     async def recover(
         self, name: str, containers: Sequence[RecoveredContainer]

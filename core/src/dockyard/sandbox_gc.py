@@ -89,8 +89,11 @@ class SandboxCollector:
             if oldest is not None:  # wake when it is due (or soon, if it is still in use)
                 wait = min(wait, max(MIN_WAIT, oldest + allowed - time.time()))
             self._next_pass = time.time() + wait
+            # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that comes as
+            # the event is set (a task ending just before stop()), and this loop never ends.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._ended.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await self._ended.wait()
 
     async def collect(self, cutoff: float) -> int:
         """Remove every sandbox whose container ended before ``cutoff``; how many."""

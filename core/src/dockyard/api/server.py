@@ -39,8 +39,14 @@ async def until_ready(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 def create_app(
-    agent: Agent, flags: Flags, heartbeat: float = HEARTBEAT_INTERVAL
+    agent: Agent,
+    flags: Flags,
+    heartbeat: float = HEARTBEAT_INTERVAL,
+    *,
+    executor_only: bool = False,
 ) -> web.Application:
+    """The agent's HTTP API; ``executor_only`` serves just the executor API (``dockyard
+    launch``, which has no operator to serve)."""
     app = web.Application(
         middlewares=[last_resort, authenticate, until_ready], client_max_size=16 << 20
     )
@@ -50,8 +56,10 @@ def create_app(
     app[KILLS] = set()
     app[HEARTBEAT_SECONDS] = heartbeat
     app[READY] = asyncio.Event()
-    app.router.add_post("/api/v1", operator.handle)
     app.router.add_post("/api/v1/executor", executor.handle)
+    if executor_only:
+        return app
+    app.router.add_post("/api/v1", operator.handle)
     files.setup(app)
     app.router.add_get("/metrics/snapshot", metrics.metrics_snapshot)
     app.router.add_get("/metrics", metrics.prometheus)

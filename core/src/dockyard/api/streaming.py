@@ -28,8 +28,9 @@ async def stream_records(
         if first is not None:
             await response.write(first)
         while not (finished() and queue.empty()):
-            try:
-                record = await asyncio.wait_for(queue.get(), interval)
+            try:  # not asyncio.wait_for, which can swallow a cancellation on 3.11
+                async with asyncio.timeout(interval):
+                    record = await queue.get()
             except TimeoutError:
                 record = heartbeat
             if record is None:

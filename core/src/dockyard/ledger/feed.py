@@ -88,8 +88,9 @@ class Feed:
                 return
             if seq >= self.head_seq:
                 published = self._published
-                try:
-                    await asyncio.wait_for(published.wait(), idle)
+                try:  # not asyncio.wait_for, which can swallow a cancellation on 3.11
+                    async with asyncio.timeout(idle):
+                        await published.wait()
                 except TimeoutError:
                     yield None
                 continue

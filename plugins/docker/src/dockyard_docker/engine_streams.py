@@ -17,6 +17,8 @@ import aiohttp
 
 STREAM_TYPES = {1: "stdout", 2: "stderr"}
 """The first byte of a multiplexed frame header (``docker attach``/``logs`` format)."""
+HEADER_SIZE = 8
+"""Stream type, three zero bytes, and the payload's size (big-endian)."""
 
 
 class EngineError(Exception):
@@ -89,17 +91,25 @@ async def error_message(response: aiohttp.ClientResponse) -> str:
 
 
 async def frames(response: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, bytes]]:
-    """(stream name, payload) of each frame of a multiplexed (non-TTY) output stream."""
-    content = response.content
-    while True:
-        try:
-            header = await content.readexactly(8)
-        except asyncio.IncompleteReadError as end:
-            if end.partial:  # cut inside a header: not a clean end
-                raise
-            return
-        size = int.from_bytes(header[4:], "big")
-        yield STREAM_TYPES.get(header[0], "stdout"), await content.readexactly(size)
+    """(stream name, payload) of each frame of a multiplexed (non-TTY) output stream.
+
+    Frames are cut from whatever chunk arrived rather than read one header at a time:
+    a chatty container sends many small frames per chunk.
+    """
+    buffer = bytearray()
+    async for chunk in response.content.iter_any():
+        buffer += chunk
+        start = 0
+        while len(buffer) - start >= HEADER_SIZE:
+            end = start + HEADER_SIZE + int.from_bytes(buffer[start + 4 : start + 8], "big")
+            if end > len(buffer):
+                break
+            stream = STREAM_TYPES.get(buffer[start], "stdout")
+            yield stream, bytes(buffer[start + HEADER_SIZE : end])
+            start = end
+        del buffer[:start]
+    if buffer:  # cut inside a frame: not a clean end
+        raise asyncio.IncompleteReadError(bytes(buffer), None)
 
 
 async def json_lines(response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:

@@ -55,7 +55,8 @@ from dockyard_docker.logs import LogFollower, forget_cursors
 from dockyard_docker.registry_auth import CredentialsError, credentials_for, fingerprint
 from dockyard_docker.removals import RemovalSchedule
 from dockyard_docker.resources import host_memory
-from dockyard_docker.run_config import RunContext, build_run_spec
+from dockyard_docker.run_config import RunContext, build_run_spec, usage_limits
+from dockyard_docker.sandbox_output import create_outputs, file_owner
 from dockyard_docker.spec import SpecError
 from dockyard_docker.stats import statistics
 from dockyard_docker.tracking import Phase, Tracked
@@ -70,7 +71,8 @@ T = TypeVar("T")
 
 API_THREADS = 64
 LOG_DRAIN_TIMEOUT = 30.0
-"""Seconds an exit waits for the container's last output to reach the sandbox."""
+"""Seconds without progress after which an exit stops waiting for the container's last
+output to reach its destination."""
 START_POLL = 0.002
 """Seconds between inspects sent before the Engine has begun a container's start."""
 
@@ -139,6 +141,7 @@ class DockerContainerizer:
                 sandbox_directory=docker_settings.sandbox_directory,
                 default_dns=docker_settings.default_dns,
                 total_memory=host_memory(),
+                enable_cfs=docker_settings.enable_cfs,
                 paths=paths,
             ),
             watcher=watcher,
@@ -151,8 +154,8 @@ class DockerContainerizer:
         runtime = self._runtime
         if runtime is None:
             return
+        await runtime.removals.stop()
         self._runtime = None
-        runtime.removals.cancel_timers()
         for future in self._background:
             future.cancel()
         followers: list[asyncio.Future[None]] = []
@@ -249,6 +252,7 @@ class DockerContainerizer:
             spec = build_run_spec(config, runtime.run_context)
         except SpecError as error:
             raise LaunchError(str(error)) from None
+        await self._blocking(create_outputs, config.sandbox, config.user)
         tracked.secret_names = spec.secret_names
         creating = self._blocking(engine.create, runtime.api, spec)
         try:
@@ -267,7 +271,7 @@ class DockerContainerizer:
         tracked.phase = Phase.RUNNING
         # Followers read the Engine's log from its start, so starting them once TASK_RUNNING
         # is on its way loses nothing.
-        tracked.logs = LogFollower(runtime.streams, docker_id, config.sandbox, runtime.cursor_dir)
+        tracked.logs = self._follower(config, docker_id)
         asyncio.get_running_loop().call_soon(tracked.logs.start)
         tracked.stop_signal = engine.stop_signal(inspect)
         return Launched(
@@ -352,7 +356,7 @@ class DockerContainerizer:
             tracked.finishing = None  # a replayed event: it is still running
             return
         if tracked.logs is not None:
-            await asyncio.wait([tracked.logs.finished], timeout=LOG_DRAIN_TIMEOUT)
+            await tracked.logs.drained(LOG_DRAIN_TIMEOUT)
         if inspect is None:
             ended = Termination(
                 state=TaskState.TASK_KILLED if tracked.killed else TaskState.TASK_FAILED,
@@ -457,12 +461,15 @@ class DockerContainerizer:
         tracked = self._containers.get(container_id.value)
         if tracked is None or tracked.docker_id is None or tracked.termination.done():
             return None
-        api = self._started().api
+        runtime = self._started()
         try:
-            stats = await self._blocking(api.stats, tracked.docker_id, stream=False, one_shot=True)
+            stats = await self._blocking(
+                runtime.api.stats, tracked.docker_id, stream=False, one_shot=True
+            )
         except DockerException:
             return None
-        return statistics(stats, time.time())
+        limits = usage_limits(tracked.config, runtime.run_context)
+        return limits.applied_to(statistics(stats, time.time()))
 
     # ------------------------------------------------------------------ recovery
 
@@ -494,12 +501,22 @@ class DockerContainerizer:
         return [tracked.config.container_id for tracked in reattached]
 
     def _reattach(self, config: ContainerConfig, docker_id: str) -> Tracked:
-        runtime = self._started()
         tracked = self._track(Tracked(config=config, phase=Phase.RUNNING, docker_id=docker_id))
         self._by_docker_id[docker_id] = tracked
-        tracked.logs = LogFollower(runtime.streams, docker_id, config.sandbox, runtime.cursor_dir)
+        tracked.logs = self._follower(config, docker_id)
         tracked.launched.set()
         return tracked
+
+    def _follower(self, config: ContainerConfig, docker_id: str) -> LogFollower:
+        """The container's log follower. Files it creates (rotated ones) are given to the
+        task's user, like the sandbox's ``stdout`` and ``stderr``."""
+        runtime = self._started()
+        try:
+            owner = file_owner(config.user)
+        except LaunchError:  # the user is gone since the launch: the agent keeps them
+            owner = None
+        output = config.output_or_sandbox()
+        return LogFollower(runtime.streams, docker_id, output, runtime.cursor_dir, owner)
 
     async def _resume_logs(self, reattached: Sequence[Tracked]) -> None:
         """Start the followers of recovered containers after recovery, a few at a time:
@@ -530,8 +547,11 @@ class DockerContainerizer:
     async def _remove(self, docker_id: str) -> None:
         runtime = self._started()
         await self._blocking(engine.remove, runtime.api, docker_id)
-        forget_cursors(runtime.cursor_dir, docker_id)
         tracked = self._by_docker_id.pop(docker_id, None)
+        if tracked is not None and tracked.logs is not None:  # still retrying a write?
+            tracked.logs.stop()
+            await tracked.logs.finished
+        forget_cursors(runtime.cursor_dir, docker_id)
         if tracked is not None and self._containers.get(tracked.container_id) is tracked:
             del self._containers[tracked.container_id]
 

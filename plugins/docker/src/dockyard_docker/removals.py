@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 Remove = Callable[[str], Awaitable[None]]
+
+log = logging.getLogger(__name__)
 
 
 class RemovalSchedule:
@@ -36,11 +39,17 @@ class RemovalSchedule:
     def pending(self) -> dict[str, float]:
         return dict(self._due)
 
-    def cancel_timers(self) -> None:
-        """Agent shut-down: forget the timers; the file keeps the schedule."""
+    async def stop(self) -> None:
+        """Agent shut-down: do the removals that are due (a one-shot launch's own
+        container), and forget the other timers; the file keeps the schedule."""
+        now = time.time()
+        for docker_id, due in self._due.items():
+            if due <= now and docker_id in self._timers:
+                self._fire(docker_id)
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
+        await asyncio.gather(*self._tasks)
 
     def _arm(self, docker_id: str, due: float) -> None:
         self._due[docker_id] = due
@@ -52,13 +61,19 @@ class RemovalSchedule:
         )
 
     def _fire(self, docker_id: str) -> None:
-        self._timers.pop(docker_id, None)
+        timer = self._timers.pop(docker_id, None)
+        if timer is not None:
+            timer.cancel()
         task = asyncio.ensure_future(self._run(docker_id))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _run(self, docker_id: str) -> None:
-        await self._remove(docker_id)
+        try:
+            await self._remove(docker_id)
+        except Exception as error:  # kept in the schedule: the next start tries again
+            log.warning("Could not remove container %s: %s", docker_id[:12], error)
+            return
         self._due.pop(docker_id, None)
         self._save()
 

@@ -23,6 +23,8 @@ class Limits:
 
     cpu_shares: int | None = None
     cpu_quota: int | None = None
+    cpu_period: int | None = None
+    """Set with every quota: Mesos's ``update`` writes the 100 ms period alongside."""
     mem_limit: int | None = None
     mem_reservation: int | None = None
     oom_score_adj: int | None = None
@@ -38,13 +40,19 @@ def host_memory() -> int:
 
 
 def compute_limits(
-    resources: Sequence[Resource], limits: Mapping[str, Scalar], total_memory: int
+    resources: Sequence[Resource],
+    limits: Mapping[str, Scalar],
+    total_memory: int,
+    enable_cfs: bool = False,
 ) -> Limits:
-    """Mesos's formulas: shares from the cpu request, quota from a finite cpu limit,
-    memory from the limit (or the request when there is no limit)."""
+    """Mesos's formulas: shares from the cpu request, quota from a finite cpu limit (or,
+    with ``--cgroups_enable_cfs`` and no cpu limit, from the request), memory from the
+    limit (or the request when there is no limit)."""
     cpus = scalar_total(resources, "cpus")
     cpu_shares = max(math.floor(CPU_SHARES_PER_CPU * cpus), MIN_CPU_SHARES) if cpus else None
     cpu_limit = limits["cpus"].value if "cpus" in limits else None
+    if cpu_limit is None and enable_cfs:
+        cpu_limit = cpus
     cpu_quota = None
     if cpu_limit is not None and math.isfinite(cpu_limit):
         cpu_quota = max(int(CFS_PERIOD_US * cpu_limit), MIN_CFS_QUOTA_US)
@@ -62,7 +70,8 @@ def compute_limits(
                 oom_score_adj = 1000 - 1000 * request // total_memory
     elif request is not None:
         mem_limit = max(request, MIN_MEMORY)
-    return Limits(cpu_shares, cpu_quota, mem_limit, mem_reservation, oom_score_adj)
+    cpu_period = CFS_PERIOD_US if cpu_quota is not None else None
+    return Limits(cpu_shares, cpu_quota, cpu_period, mem_limit, mem_reservation, oom_score_adj)
 
 
 def port_ranges(resources: Sequence[Resource]) -> list[tuple[int, int]]:

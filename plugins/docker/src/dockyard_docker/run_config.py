@@ -19,11 +19,12 @@ from dockyard.messages import (
     Volume,
     VolumeMode,
 )
+from dockyard.stated_limits import StatedLimits, stated_limits
 
 from dockyard_docker import naming, parameters
 from dockyard_docker.agent_container import ON_THE_HOST, PathMap
 from dockyard_docker.images import normalize_reference
-from dockyard_docker.resources import allocation_role, compute_limits, port_ranges
+from dockyard_docker.resources import allocation_role, compute_limits, port_ranges, scalar_total
 from dockyard_docker.spec import RunSpec, SpecError
 
 
@@ -35,6 +36,8 @@ class RunContext:
     sandbox_directory: str
     default_dns: Any
     total_memory: int
+    enable_cfs: bool = False
+    """``--cgroups_enable_cfs``: a CPU quota from the cpus request when there is no limit."""
     paths: PathMap = ON_THE_HOST
     """Agent paths → host paths: not the same when the agent runs in a container."""
 
@@ -56,7 +59,7 @@ def build_run_spec(config: ContainerConfig, context: RunContext) -> RunSpec:
     add_volumes(spec, info, docker, sandbox, context.sandbox_directory)
     add_network(spec, config, info, docker, context.default_dns)
     spec.entrypoint, spec.command = command_line(config.command)
-    add_limits(spec, config, context.total_memory)
+    add_limits(spec, config, context)
     spec.host["privileged"] = docker.privileged
     parameters.apply_parameters(spec, docker.parameters)
     spec.labels.update(ownership)  # after parameters: a `label` parameter cannot disown it
@@ -129,7 +132,10 @@ def add_volumes(
 ) -> None:
     for volume in info.volumes:
         add_volume(spec, volume, docker, sandbox, mapped)
-    spec.append_host("binds", f"{sandbox}:{mapped}:rw")
+    if ":" in str(sandbox):  # a task id may hold one; a bind string cannot (MESOS-1833)
+        spec.append_host("mounts", Mount(mapped, str(sandbox), type="bind", read_only=False))
+    else:
+        spec.append_host("binds", f"{sandbox}:{mapped}:rw")
 
 
 def add_volume(
@@ -264,9 +270,23 @@ def command_line(command: CommandInfo) -> tuple[list[str] | None, list[str] | No
     return None, argv or None
 
 
-def add_limits(spec: RunSpec, config: ContainerConfig, total_memory: int) -> None:
-    limits = compute_limits(task_resources(config), config.limits, total_memory)
-    for field in ("cpu_shares", "cpu_quota", "mem_limit", "mem_reservation", "oom_score_adj"):
-        value = getattr(limits, field)
+def add_limits(spec: RunSpec, config: ContainerConfig, context: RunContext) -> None:
+    limits = compute_limits(
+        task_resources(config), config.limits, context.total_memory, context.enable_cfs
+    )
+    for field, value in vars(limits).items():
         if value is not None:
             spec.host[field] = value
+
+
+def usage_limits(config: ContainerConfig, context: RunContext) -> StatedLimits:
+    """The limits ``usage`` states, from the same resources the container was run with."""
+    resources = task_resources(config)
+    cpus_limit, mem_limit = config.limits.get("cpus"), config.limits.get("mem")
+    return stated_limits(
+        cpus=scalar_total(resources, "cpus"),
+        mem_mb=scalar_total(resources, "mem"),
+        cpus_limit=None if cpus_limit is None else cpus_limit.value,
+        mem_limit_mb=None if mem_limit is None else mem_limit.value,
+        enable_cfs=context.enable_cfs,
+    )

@@ -41,12 +41,20 @@ def declare(flags: FlagSet) -> None:
         help="On recovery, stop and remove containers of this agent that no checkpoint "
         "claims. Containers of other agents are never touched.",
     )
+    one_shot = flags.command == "launch"
     flags.add(
         "docker_remove_delay",
         kinds.DURATION,
-        default=DEFAULT_REMOVE_DELAY,
-        help="How long a terminated container is kept before it is removed "
-        "(the schedule survives agent restarts).",
+        default=timedelta(0) if one_shot else DEFAULT_REMOVE_DELAY,
+        help="How long a terminated container is kept before it is removed (the schedule "
+        "survives restarts: a removal due while no agent ran is done by the next agent or "
+        "launch on the work_dir)."
+        + (
+            " dockyard launch removes its container when the task ends, once its output "
+            "is written, unless this is given."
+            if one_shot
+            else ""
+        ),
     )
     flags.add(
         "docker_stop_timeout",
@@ -96,6 +104,8 @@ class DockerSettings:
     shutdown_grace: timedelta
     agent_ip: str | None
     """The agent's ``--ip`` if it names one address: the IP of host-network containers."""
+    enable_cfs: bool
+    """The core's ``--cgroups_enable_cfs``: CPU quotas from cpus requests."""
 
     @classmethod
     def from_flags(cls, flags: Flags) -> DockerSettings:
@@ -110,6 +120,7 @@ class DockerSettings:
             default_dns=flags["default_container_dns"],
             shutdown_grace=flags.get("executor_shutdown_grace_period") or DEFAULT_SHUTDOWN_GRACE,
             agent_ip=_specific_address(flags.get("ip")),
+            enable_cfs=bool(flags.get("cgroups_enable_cfs")),
         )
 
     @property

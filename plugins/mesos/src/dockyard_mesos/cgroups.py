@@ -68,9 +68,13 @@ def compute_limits(
     mem_mb: float | None,
     cpus_limit: float | None,
     mem_limit_mb: float | None,
+    enable_cfs: bool = False,
 ) -> Limits:
-    """Mesos's formulas (``mesos-behaviour.md`` §3.5 "Computed options" and §3.8)."""
+    """Mesos's formulas (``mesos-behaviour.md`` §3.5 "Computed options" and §3.8); with
+    ``--cgroups_enable_cfs`` a task without a cpus limit gets a quota of its request."""
     shares = None if cpus is None else max(math.floor(CPU_SHARES_PER_CPU * cpus), MIN_CPU_SHARES)
+    if cpus_limit is None and enable_cfs:
+        cpus_limit = cpus
     quota = None
     if cpus_limit is not None and math.isfinite(cpus_limit):
         quota = max(math.floor(CPU_CFS_PERIOD_US * cpus_limit), MIN_CPU_CFS_QUOTA_US)
@@ -198,10 +202,20 @@ def _unescape(field: str) -> str:
 
 
 @dataclass(frozen=True)
+class Throttling:
+    """CFS statistics of a cgroup under a CPU quota (``cpu.stat``)."""
+
+    periods: int
+    throttled_periods: int
+    throttled_seconds: float
+
+
+@dataclass(frozen=True)
 class Usage:
     cpu_times: tuple[float, float] | None
     """User and system seconds."""
     rss_bytes: int | None
+    throttling: Throttling | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -248,6 +262,7 @@ class TaskCgroups:
         """What the cgroups measure of everything in them (None for what they do not)."""
         memory = self.dirs.get("memory")
         cpu_times = rss = None
+        throttling = self._throttling()
         if self.version == 1:
             cpuacct = self.dirs.get("cpuacct")
             if cpuacct is not None:
@@ -260,7 +275,20 @@ class TaskCgroups:
             cpu_times = (micros["user_usec"] / 1e6, micros["system_usec"] / 1e6)
             if memory is not None:
                 rss = _read_stat(memory / "memory.stat")["anon"]
-        return Usage(cpu_times=cpu_times, rss_bytes=rss)
+        return Usage(cpu_times=cpu_times, rss_bytes=rss, throttling=throttling)
+
+    def _throttling(self) -> Throttling | None:
+        """The quota's statistics, once the kernel has counted a period under it."""
+        cpu = self.dirs.get("cpu")
+        if cpu is None:
+            return None
+        stat = _read_stat(cpu / "cpu.stat")
+        if not stat.get("nr_periods"):
+            return None
+        throttled = (
+            stat["throttled_usec"] / 1e6 if self.version == 2 else stat["throttled_time"] / 1e9
+        )
+        return Throttling(stat["nr_periods"], stat["nr_throttled"], throttled)
 
 
 def _write(directory: Path, name: str, value: object) -> None:

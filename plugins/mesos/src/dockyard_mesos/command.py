@@ -7,14 +7,15 @@ A command run inside a task (a COMMAND health check) gets the same treatment.
 
 from __future__ import annotations
 
+import base64
 import os
 import pwd
 from dataclasses import dataclass, replace
 
-from dockyard.containers import ContainerConfig, LaunchError
+from dockyard.containers import ContainerConfig, FileOutput, LaunchError, StreamOutput
 from dockyard.messages import CommandInfo, EnvironmentVariable, VariableType
 
-from dockyard_mesos.protocol import SpawnSpec
+from dockyard_mesos.protocol import OutputSpec, SpawnSpec
 
 SHELL = "/bin/sh"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -41,15 +42,28 @@ def environment(config: ContainerConfig) -> dict[str, str]:
 
 def inside_task(task: SpawnSpec, command: CommandInfo) -> SpawnSpec:
     """``command`` run as ``task`` runs: its sandbox, user and environment (plus the
-    command's own). Its output goes to the task's stderr, as Mesos's health checks' does."""
+    command's own). The supervisor sends its output to the task's stderr, as Mesos's
+    health checks' goes."""
     executable, argv = command_line(command)
     return replace(
         task,
         executable=executable,
         argv=argv,
         env=_with_own_environment(dict(task.env), command),
-        stdout=task.stderr,
     )
+
+
+def output_spec(output: StreamOutput) -> OutputSpec:
+    """A container logger's destination, as the supervisor takes it."""
+    if isinstance(output, FileOutput):
+        rotation = output.rotation
+        if rotation is None:
+            return OutputSpec(path=str(output.path))
+        return OutputSpec(
+            path=str(output.path), max_size=rotation.max_size, max_files=rotation.max_files
+        )
+    preamble = base64.b64encode(output.preamble).decode()
+    return OutputSpec(kind="socket", path=str(output.path), preamble=preamble)
 
 
 def _with_own_environment(variables: dict[str, str], command: CommandInfo) -> dict[str, str]:

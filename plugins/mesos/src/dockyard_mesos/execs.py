@@ -43,10 +43,18 @@ class Commands:
         self._loop = asyncio.get_running_loop()
 
     def start(
-        self, spec: SpawnSpec, time_limit: float, owner: object, request: int, reply: Reply
+        self,
+        spec: SpawnSpec,
+        out: int,
+        err: int,
+        time_limit: float,
+        owner: object,
+        request: int,
+        reply: Reply,
     ) -> None:
-        """Spawn ``spec`` (raises SpawnError) and SIGKILL it after ``time_limit`` seconds."""
-        pid = spawn(spec, self._owned_cgroups)
+        """Spawn ``spec`` writing to ``out`` and ``err`` (raises SpawnError), and SIGKILL it
+        after ``time_limit`` seconds."""
+        pid = spawn(spec, self._owned_cgroups, out, err)
         deadline = self._loop.call_later(max(time_limit, 0.0), _kill_group, pid)
         self._running[pid] = _Command(spec.id, owner, request, reply, deadline)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from dockyard.containers import ContainerConfig
 from dockyard.flags import FlagKind, choice
+from dockyard.stated_limits import StatedLimits, stated_limits
 
 from dockyard_mesos import cgroups
 
@@ -73,6 +74,8 @@ class Allocation:
     mem_mb: float | None = None
     cpus_limit: float | None = None
     mem_limit_mb: float | None = None
+    enable_cfs: bool = False
+    """``--cgroups_enable_cfs`` when the container was launched."""
 
     def limits(self) -> cgroups.Limits:
         return cgroups.compute_limits(
@@ -80,10 +83,21 @@ class Allocation:
             mem_mb=self.mem_mb,
             cpus_limit=self.cpus_limit,
             mem_limit_mb=self.mem_limit_mb,
+            enable_cfs=self.enable_cfs,
+        )
+
+    def stated(self) -> StatedLimits:
+        """The limits a usage report states (Mesos's, as for any containerizer)."""
+        return stated_limits(
+            cpus=self.cpus,
+            mem_mb=self.mem_mb,
+            cpus_limit=self.cpus_limit,
+            mem_limit_mb=self.mem_limit_mb,
+            enable_cfs=self.enable_cfs,
         )
 
 
-def allocation(config: ContainerConfig) -> Allocation:
+def allocation(config: ContainerConfig, enable_cfs: bool) -> Allocation:
     def requested(name: str) -> float | None:
         values = [r.scalar.value for r in config.resources if r.name == name and r.scalar]
         return sum(values) if values else None
@@ -97,4 +111,5 @@ def allocation(config: ContainerConfig) -> Allocation:
         mem_mb=requested("mem"),
         cpus_limit=limit("cpus"),
         mem_limit_mb=limit("mem"),
+        enable_cfs=enable_cfs,
     )

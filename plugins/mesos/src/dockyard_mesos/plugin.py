@@ -77,6 +77,7 @@ class MesosContainerizer:
         self._hierarchy: cgroups.Hierarchy | None = None
         self._cgroups_root = Path(cgroups.CGROUPS_ROOT)
         self._default_grace_period = DEFAULT_GRACE_PERIOD
+        self._enable_cfs = False
 
     # -- start-up and shut-down ----------------------------------------------------------
 
@@ -103,6 +104,7 @@ class MesosContainerizer:
     async def start(self, context: AgentContext) -> None:
         self._isolation = context.flags["isolation"]
         self._launcher = context.flags["launcher"]
+        self._enable_cfs = bool(context.flags.get("cgroups_enable_cfs"))
         grace = context.flags.get("executor_shutdown_grace_period")
         self._default_grace_period = DEFAULT_GRACE_PERIOD if grace is None else grace
         self._cgroups_root = Path(cgroups.CGROUPS_ROOT) / context.agent_id
@@ -172,7 +174,7 @@ class MesosContainerizer:
         key = str(config.container_id)
         if key in self._containers:
             raise LaunchError(f"Container '{key}' already exists")
-        allocation = isolation.allocation(config)
+        allocation = isolation.allocation(config, self._enable_cfs)
         container = _Container(
             termination=asyncio.get_running_loop().create_future(),
             allocation=allocation,
@@ -222,14 +224,15 @@ class MesosContainerizer:
     def _spawn_spec(self, key: str, config: ContainerConfig, container: _Container) -> SpawnSpec:
         executable, argv = command.command_line(config.command)
         user = command.identity(config.user)
+        output = config.output_or_sandbox()
         return SpawnSpec(
             id=key,
             executable=executable,
             argv=argv,
             env=command.environment(config),
             cwd=str(config.sandbox),
-            stdout=str(config.sandbox / "stdout"),
-            stderr=str(config.sandbox / "stderr"),
+            stdout=command.output_spec(output.stdout),
+            stderr=command.output_spec(output.stderr),
             uid=None if user is None else user.uid,
             gid=None if user is None else user.gid,
             groups=[] if user is None else user.groups,
@@ -366,7 +369,7 @@ class MesosContainerizer:
         saved_cgroups = handle.get("cgroups")
         container = _Container(
             termination=asyncio.get_running_loop().create_future(),
-            allocation=isolation.allocation(recovered.config)
+            allocation=isolation.allocation(recovered.config, self._enable_cfs)
             if saved_allocation is None
             else isolation.Allocation(**saved_allocation),
             grace_period=recovered.config.kill_grace_period,

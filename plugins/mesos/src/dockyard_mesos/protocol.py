@@ -25,6 +25,22 @@ Message = dict[str, Any]
 
 
 @dataclass(frozen=True, kw_only=True)
+class OutputSpec:
+    """Where one output stream of a task goes (a container logger's destination).
+
+    ``file``: appended to ``path``; with ``max_size`` the supervisor reads the stream from
+    a pipe and rotates the file itself. ``socket``: the unix stream socket at ``path``,
+    greeted with ``preamble`` (base64), which the task then writes to itself.
+    """
+
+    kind: str = "file"
+    path: str
+    max_size: int | None = None
+    max_files: int = 0
+    preamble: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class SpawnSpec:
     """Everything the supervisor needs to fork and exec one task."""
 
@@ -33,8 +49,8 @@ class SpawnSpec:
     argv: list[str]
     env: dict[str, str] = field(repr=False)
     cwd: str
-    stdout: str
-    stderr: str
+    stdout: OutputSpec
+    stderr: OutputSpec
     uid: int | None = None
     gid: int | None = None
     groups: list[int] = field(default_factory=list)
@@ -43,6 +59,11 @@ class SpawnSpec:
     subreaper: bool = False
     """Make the task's process a child subreaper, so that whatever it starts stays in its
     process tree (how the ``posix`` launcher tracks a task without cgroups)."""
+
+    @classmethod
+    def from_json(cls, data: Message) -> SpawnSpec:
+        streams = {name: OutputSpec(**data[name]) for name in ("stdout", "stderr")}
+        return cls(**{**data, **streams})
 
 
 @dataclass(frozen=True, kw_only=True)

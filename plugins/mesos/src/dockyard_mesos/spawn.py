@@ -5,8 +5,9 @@ but cannot join cgroups, change directory or set an arbitrary user. So the super
 which is single-threaded, briefly *lends itself* what the task must inherit: it joins
 the task's cgroups, enters the sandbox and takes the task's user as its real ids, spawns
 (``resetids`` turns the real ids into the child's effective ones; exec then drops root
-for good), and returns to its own cgroups, directory and ids. ``subprocess`` is not used
-because it reaps its own children, while the supervisor reaps all with ``waitid(P_ALL)``.
+for good), and returns to its own cgroups, directory, ids and limit on open files.
+``subprocess`` is not used because it reaps its own children, while the supervisor reaps
+all with ``waitid(P_ALL)``.
 
 A task that must be a child subreaper (the ``posix`` launcher's tracking) is forked
 instead: only the process itself can ask to be one, and the request survives exec.
@@ -18,42 +19,47 @@ import contextlib
 import ctypes
 import errno
 import os
+import resource
 import shutil
 import signal
 from collections.abc import Iterator
-from pathlib import Path
 from typing import NoReturn
-
-from dockyard import beneath
 
 from dockyard_mesos import cgroups
 from dockyard_mesos.protocol import SpawnSpec
 
-STDIO_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
 IGNORED_BY_PYTHON = (signal.SIGPIPE, signal.SIGXFSZ)
 """Python ignores these; a spawned task must get the default actions back."""
 PR_SET_CHILD_SUBREAPER = 36
 _LIBC = ctypes.CDLL(None, use_errno=True)
+TASKS_FILE_LIMIT = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+"""The soft limit on open files the supervisor was started with, and its tasks get."""
+
+
+def raise_file_limit() -> None:
+    """Let the supervisor hold as many files as it may (its hard limit): a task with rotated
+    output costs it five descriptors. Its tasks still get :data:`TASKS_FILE_LIMIT`."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 class SpawnError(Exception):
     """The task could not be started; the message says which step failed."""
 
 
-def spawn(spec: SpawnSpec, owned_cgroups: dict[str, str]) -> int:
-    """Start the task in its own session; return its pid once it has exec'd."""
+def spawn(spec: SpawnSpec, owned_cgroups: dict[str, str], out: int, err: int) -> int:
+    """Start the task in its own session with ``out`` and ``err`` as its stdout and
+    stderr; return its pid once it has exec'd."""
     stack = contextlib.ExitStack()
-    step = "open the task's stdout and stderr"
+    step = "join the task's cgroups"
     with stack:
         try:
-            out = stack.enter_context(_output(spec.stdout, spec))
-            err = stack.enter_context(_output(spec.stderr, spec))
-            step = "join the task's cgroups"
             stack.enter_context(_cgroups(spec.cgroups, owned_cgroups))
             step = f"change to the sandbox '{spec.cwd}'"
             stack.enter_context(_working_directory(spec.cwd))
             step = "switch user"
             stack.enter_context(_real_ids(spec))
+            stack.enter_context(_tasks_file_limit())
             step = f"execute '{spec.executable}'"
             if spec.subreaper:
                 return _fork_exec(_resolve(spec), spec, out, err)
@@ -71,8 +77,6 @@ def spawn(spec: SpawnSpec, owned_cgroups: dict[str, str]) -> int:
                 setsigmask=(),
                 resetids=spec.uid is not None,
             )
-        except beneath.Refused as error:
-            raise SpawnError(f"Failed to {step}: '{error.filename}' {error.strerror}") from error
         except OSError as error:
             raise SpawnError(f"Failed to {step}: {error.strerror}") from error
 
@@ -147,24 +151,6 @@ def _resolve(spec: SpawnSpec) -> str:
 
 
 @contextlib.contextmanager
-def _output(path: str, spec: SpawnSpec) -> Iterator[int]:
-    """Open a sandbox output file for appending; it belongs to the task's user.
-
-    The task may have replaced it (a command health check runs while the task does): a
-    link, FIFO or hard-linked file there is refused, never written through as root.
-    """
-    sandbox, name = os.path.split(path)
-    with beneath.closing(beneath.open_root(Path(sandbox))) as directory:
-        fd = beneath.open_regular(directory, name, STDIO_FLAGS)
-    try:
-        if spec.uid is not None:
-            os.fchown(fd, spec.uid, -1 if spec.gid is None else spec.gid)
-        yield fd
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
 def _cgroups(directories: list[str], owned: dict[str, str]) -> Iterator[None]:
     if not directories:
         yield
@@ -186,6 +172,21 @@ def _working_directory(path: str) -> Iterator[None]:
     finally:
         os.fchdir(here)
         os.close(here)
+
+
+@contextlib.contextmanager
+def _tasks_file_limit() -> Iterator[None]:
+    """The soft limit on open files a task inherits, for the instant of the spawn (a
+    program that closes every descriptor up to its limit must not loop a million times)."""
+    own, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if own == TASKS_FILE_LIMIT:
+        yield
+        return
+    resource.setrlimit(resource.RLIMIT_NOFILE, (TASKS_FILE_LIMIT, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (own, hard))
 
 
 @contextlib.contextmanager

@@ -52,7 +52,8 @@ from dockyard_mesos.protocol import (
     encode,
 )
 from dockyard_mesos.records import RecordStore
-from dockyard_mesos.spawn import SpawnError, become_child_subreaper, spawn
+from dockyard_mesos.spawn import SpawnError, become_child_subreaper, raise_file_limit, spawn
+from dockyard_mesos.task_output import TaskOutput
 
 LOCK_NAME = "supervisor.lock"
 PID_NAME = "supervisor.pid"
@@ -77,6 +78,8 @@ class _Task:
     escalation: asyncio.TimerHandle | None = None
     escalation_deadline: float = 0.0
     forget_on_exit: bool = False
+    output: TaskOutput | None = None
+    """Where its stdout and stderr go; None for a task adopted from an earlier supervisor."""
     ended: bool = False
     """Its process has been reaped; what it left is being killed before its exit is told."""
 
@@ -119,6 +122,9 @@ class Supervisor:
             await asyncio.gather(*self._cleanups)  # exits being told: tell them
             for client in list(self._clients):
                 client.close()
+            for task in self._tasks.values():
+                if task.output is not None:
+                    task.output.close()
         log.info("supervisor exiting; %d task(s) still running", self._running())
 
     # -- tasks ------------------------------------------------------------------------
@@ -126,7 +132,13 @@ class Supervisor:
     def _spawn(self, spec: SpawnSpec) -> TaskRecord:
         if spec.id in self._tasks:
             raise SpawnError(f"Task '{spec.id}' already exists")
-        pid = spawn(spec, self._owned_cgroups)
+        output = TaskOutput.open(spec)
+        try:
+            with output.for_task() as (out, err):
+                pid = spawn(spec, self._owned_cgroups, out, err)
+        except BaseException:
+            output.close()
+            raise
         record = TaskRecord(
             id=spec.id, pid=pid, start_time=psutil.Process(pid).create_time(), cgroups=spec.cgroups
         )
@@ -134,8 +146,9 @@ class Supervisor:
             self._store.save(record, durable=False)
         except OSError as error:  # untracked, it could not be recovered: better not run it
             os.killpg(pid, signal.SIGKILL)
+            output.close()
             raise SpawnError(f"Failed to record the task: {error.strerror}") from error
-        self._track(_Task(record))
+        self._track(_Task(record, output=output))
         return record
 
     def _track(self, task: _Task) -> None:
@@ -218,6 +231,8 @@ class Supervisor:
     async def _report_exit(self, task: _Task, status: int | None) -> None:
         record = task.record
         await leftovers.kill_all(lambda: cgroups.pids(record.cgroups) | self._strays())
+        if task.output is not None:
+            task.output.task_ended()  # its last output is in its files before its exit is told
         oom, peak = cgroups.memory_outcome(record.cgroups)
         record.exit = ExitInfo(status=status, oom=oom or task.out_of_memory, memory_peak=peak)
         self._remove_cgroups(record.cgroups, 0)  # empty now: gone before anyone hears
@@ -314,6 +329,8 @@ class Supervisor:
             self._kill(task, signal.SIGKILL)
             return True
         del self._tasks[task_id]
+        if task.output is not None:
+            task.output.close()
         self._store.delete(task_id)
         return True
 
@@ -336,7 +353,9 @@ class Supervisor:
                 client.write(encode({**reply, "exit": status}))
 
         spec = replace(spec, cgroups=task.record.cgroups)
-        self._commands.start(spec, time_limit, client, reply["req"], send)
+        output = task.output or TaskOutput.appending(spec)
+        with output.for_command() as (out, err):
+            self._commands.start(spec, out, err, time_limit, client, reply["req"], send)
         return True
 
     def _detach(self, client: asyncio.StreamWriter) -> bool:
@@ -395,9 +414,9 @@ class Supervisor:
             reply["req"] = request.get("req")
             operation = request.get("op")
             if operation == "spawn":
-                reply["task"] = self._spawn(SpawnSpec(**request["spec"])).to_json()
+                reply["task"] = self._spawn(SpawnSpec.from_json(request["spec"])).to_json()
             elif operation == "exec":
-                spec = SpawnSpec(**request["spec"])
+                spec = SpawnSpec.from_json(request["spec"])
                 if self._exec(spec, float(request["time_limit"]), client, reply):
                     return None
                 reply["exit"] = None
@@ -478,6 +497,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         become_child_subreaper()
     except OSError as error:  # orphans of tasks without cgroups would then escape to init
         log.error("cannot become a child subreaper: %s", error.strerror)
+    raise_file_limit()
     Path(PID_NAME).write_text(f"{os.getpid()}\n")
     log.info("supervisor %d serving %s", os.getpid(), state_dir)
     try:

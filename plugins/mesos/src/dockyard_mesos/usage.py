@@ -29,17 +29,17 @@ def statistics(
         return None
     user, system = measured.cpu_times or tree.cpu_times or (0.0, 0.0)
     rss = tree.rss_bytes if measured.rss_bytes is None else measured.rss_bytes
-    limits = allocation.limits()
-    finite_cpus_limit = limits.cpu_quota_us is not None
-    return ResourceStatistics(
+    throttling = measured.throttling
+    measured_now = ResourceStatistics(
         timestamp=time.time(),
         cpus_user_time_secs=user,
         cpus_system_time_secs=system,
-        cpus_limit=allocation.cpus_limit if finite_cpus_limit else allocation.cpus,
+        cpus_nr_periods=throttling.periods if throttling else None,
+        cpus_nr_throttled=throttling.throttled_periods if throttling else None,
+        cpus_throttled_time_secs=throttling.throttled_seconds if throttling else None,
         mem_rss_bytes=rss,
-        mem_limit_bytes=limits.memory_limit,
-        mem_soft_limit_bytes=limits.memory_soft_limit,
     )
+    return allocation.stated().applied_to(measured_now)
 
 
 def _process_tree(record: TaskRecord) -> Usage | None:
