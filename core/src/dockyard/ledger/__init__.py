@@ -114,6 +114,8 @@ class Ledger:
         self._completed: dict[str, _Completed] = {}
         self._listeners: list[StatusListener] = []
         self._pending: list[_Entry] = []
+        self._writing: list[_Entry] = []
+        """The flusher's current batch: being written, or held while the disk fails."""
         self._flusher: asyncio.Task[None] | None = None
         self.failure: str | None = None
         """Why the last write failed, while writes are failing."""
@@ -215,7 +217,7 @@ class Ledger:
     @property
     def held(self) -> int:
         """Updates accepted but not yet durable."""
-        return len(self._pending)
+        return len(self._writing) + len(self._pending)
 
     # -- writing -----------------------------------------------------------------
 
@@ -285,22 +287,23 @@ class Ledger:
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
         while self._pending:
-            entries, self._pending = self._pending, []
+            self._writing, self._pending = self._pending, []
             attempt = 0
             while True:
-                batch = self._batch(entries)
+                batch = self._batch(self._writing)
                 try:
                     await loop.run_in_executor(self._io, self._store.commit, batch)
                     break
                 except StorageError as error:
                     if self.failure is None:
-                        log.error("%s; holding %d updates and retrying", error, len(entries))
+                        log.error("%s; holding %d updates and retrying", error, self.held)
                     self.failure = str(error)
-                    entries = [entry for entry in entries if not self._refused(entry, error)]
+                    self._writing = [e for e in self._writing if not self._refused(e, error)]
                     await asyncio.sleep(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])
                     attempt += 1
-                    entries.extend(self._pending)  # what came meanwhile goes in order behind
+                    self._writing.extend(self._pending)  # what came meanwhile goes behind
                     self._pending = []
+            entries, self._writing = self._writing, []
             if not entries:
                 continue  # only refused launches: nothing proved the disk writable again
             if self.failure is not None:
