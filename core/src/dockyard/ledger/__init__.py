@@ -303,9 +303,7 @@ class Ledger:
                     attempt += 1
                     self._writing.extend(self._pending)  # what came meanwhile goes behind
                     self._pending = []
-            entries, self._writing = self._writing, []
-            if not entries:
-                continue  # only refused launches: nothing proved the disk writable again
+            entries, self._writing = self._writing, []  # none left if all were refused
             if self.failure is not None:
                 log.warning("the ledger writes again; publishing %d held updates", len(entries))
                 self.failure = None

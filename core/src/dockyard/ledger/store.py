@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS statuses (
     pos INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS statuses_key ON statuses (key);
+CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY CHECK (id = 1), written REAL NOT NULL);
 """
 
 KEPT = """
@@ -74,6 +75,10 @@ class Batch:
     progress: list[tuple[str, int, str]] = field(default_factory=list)
     statuses: list[tuple[int, str, str, str, int, int]] = field(default_factory=list)
     completed: list[tuple[int, float, str]] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.inserts or self.progress or self.statuses or self.completed)
 
 
 @dataclass
@@ -164,10 +169,19 @@ class LedgerStore:
     # -- writing -----------------------------------------------------------------
 
     def commit(self, batch: Batch) -> None:
-        """Write ``batch`` in one durable transaction, or nothing (raises StorageError)."""
+        """Write ``batch`` in one durable transaction, or nothing (raises StorageError).
+
+        An empty batch writes a probe row instead: after a failure it is what proves
+        that the disk takes writes again (a transaction that changes nothing would
+        succeed on a full disk).
+        """
         db = self._connection()
         try:
             db.execute("BEGIN IMMEDIATE")
+            if batch.empty:
+                db.execute(
+                    "INSERT OR REPLACE INTO probe (id, written) VALUES (1, ?)", (time.time(),)
+                )
             db.executemany(
                 "INSERT OR REPLACE INTO tasks (key, framework_id, task_id, container_id,"
                 " sandbox, identity, identity_crc, progress, progress_crc)"
