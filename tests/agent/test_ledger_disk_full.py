@@ -1,0 +1,135 @@
+"""The ledger on a full disk: a launch is refused cleanly, a running task's end is held
+until space returns, then delivered exactly once, and a restart loses nothing.
+
+The work_dir is a small tmpfs filled to its last page. SQLite appends each commit to
+its WAL (which is not checkpointed, hence not reused, before 1000 pages), so every
+commit made while the disk is full fails: the test does not depend on timing.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .calls import launch
+from .conftest import RunningAgent, polled, stop_agent
+from .recordio import Subscriber
+
+pytest.importorskip("dockyard_mesos")
+
+pytestmark = pytest.mark.root
+
+MESOS = "--containerizers=mesos"
+NORMAL_LIFE = ["TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"]
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 16 MiB tmpfs of the test's own (requested before ``make_agent``, so that it is
+    unmounted only after every agent and task process of the test is gone)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs to fill needs root")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", disk], check=True)
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "--lazy", disk], check=True)
+
+
+def fill(disk: Path) -> Path:
+    """Write a file until ``disk`` has not one free page left; returns it."""
+    filler = disk / "filler"
+    chunk = bytes(1 << 20)
+    descriptor = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        while True:
+            os.write(descriptor, chunk)
+    except OSError as error:
+        if error.errno != errno.ENOSPC:
+            raise
+    finally:
+        os.close(descriptor)
+    assert os.statvfs(disk).f_bavail == 0
+    return filler
+
+
+def identities(statuses: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(s["state"], s["uuid"]) for s in statuses]
+
+
+async def held_updates(agent: RunningAgent) -> float:
+    return (await agent.metrics())["ledger/held_updates"]
+
+
+async def test_a_full_disk_refuses_launches_and_holds_updates_until_space_returns(
+    small_disk: Path, make_agent, tmp_path: Path
+) -> None:
+    agent: RunningAgent = await make_agent(MESOS, work_dir=small_disk / "work")
+    go = tmp_path / "go"  # off the full disk
+    async with Subscriber.open(agent.session, agent.url) as subscriber:
+        await agent.call(launch("before", f"while [ ! -f {go} ]; do sleep 0.05; done"))
+        await subscriber.until(lambda: "TASK_RUNNING" in subscriber.states("before"))
+
+        filler = fill(small_disk)
+        try:
+            refused = await agent.call(launch("refused", "true"))
+            assert refused.status == 507, await refused.text()
+            message = await refused.text()
+            assert "disk is full" in message
+            assert str(small_disk / "work" / "meta" / "ledger.sqlite") in message
+            assert "refused" not in await agent.tasks()
+            assert not list((small_disk / "work").glob("slaves/*/frameworks/*/executors/refused"))
+
+            go.touch()  # "before" ends while nothing can be written
+            await polled(lambda: held_updates(agent))  # held updates are not published
+            assert (await agent.metrics())["ledger/storage_failing"] == 1
+            assert not await agent.healthy()
+            assert (await agent.tasks())["before"]["state"] == "TASK_RUNNING"
+            assert subscriber.states("before") == NORMAL_LIFE[:3]
+        finally:
+            filler.unlink()
+
+        await subscriber.until(lambda: "TASK_FINISHED" in subscriber.states("before"))
+        assert await agent.healthy()
+        assert (await agent.metrics())["ledger/held_updates"] == 0
+        relaunched = await agent.call(launch("refused", "true"))
+        assert relaunched.status == 202, await relaunched.text()
+        await subscriber.until(lambda: "TASK_FINISHED" in subscriber.states("refused"))
+        # the later task's end is a barrier: a repeated "before" update would come first
+        assert subscriber.states("before") == NORMAL_LIFE
+        assert subscriber.states("refused") == NORMAL_LIFE
+        assert subscriber.other_events == []
+
+    stop_agent(agent.process, signal.SIGKILL)
+    restarted: RunningAgent = await make_agent(MESOS, work_dir=agent.work_dir)
+    tasks = await restarted.tasks()
+    assert sorted(tasks) == ["before", "refused"]
+    for task_id, task in tasks.items():
+        assert identities(task["statuses"]) == identities(subscriber.of(task_id)), (
+            "nothing lost, nothing repeated"
+        )
+
+
+async def test_health_returns_with_space_after_only_launches_were_refused(
+    small_disk: Path, make_agent
+) -> None:
+    """No update is held, so no retry proves the disk writable: the ledger must probe,
+    or the agent stays unhealthy (and gets no more tasks) until someone launches one."""
+    agent: RunningAgent = await make_agent(MESOS, work_dir=small_disk / "work")
+    filler = fill(small_disk)
+    try:
+        assert (await agent.call(launch("refused", "true"))).status == 507
+        assert not await agent.healthy()
+    finally:
+        filler.unlink()
+    await polled(agent.healthy)
+    assert (await agent.metrics())["ledger/storage_failing"] == 0
