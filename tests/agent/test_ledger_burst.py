@@ -8,6 +8,7 @@ events behind, though it was reading as fast as it could.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Iterator
 
 import pytest
@@ -39,7 +40,7 @@ async def test_a_subscriber_keeping_up_with_a_3000_task_burst_gets_every_update(
             for task_id in queue:  # the workers share one iterator
                 response = await agent.call(launch(task_id, "true"))
                 assert response.status == 202, await response.text()
-                await subscriber.until(lambda task_id=task_id: ended(task_id))
+                await subscriber.until(functools.partial(ended, task_id))
 
         queue = iter(task_ids)
         await asyncio.gather(*(launch_one_at_a_time(queue) for _ in range(IN_FLIGHT)))
