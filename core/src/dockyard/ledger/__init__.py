@@ -129,11 +129,16 @@ class Ledger:
         """Load the kept records; returns what was damaged and quarantined."""
         loaded = self._store.open(self.retention.tasks_per_framework)
         self.feed.start_at(loaded.head_seq, loaded.head_pos)
-        damaged = []
-        for stored in loaded.tasks:
+        damaged, restored = [], []
+        for stored in loaded.tasks:  # in launch order, as tasks() lists them
             problem = self._restore(stored)
             if problem is not None:
                 damaged.append(self._quarantine(stored, problem))
+            elif self._records[stored.key].terminal:
+                restored.append(stored)
+        # Retention evicts the earliest ended first: count them in the order they ended.
+        for stored in sorted(restored, key=lambda stored: stored.completed or 0):
+            self._completed_one(self._records[stored.key])
         return damaged, loaded.quarantined_file
 
     def _restore(self, stored: StoredTask) -> str | None:
@@ -153,9 +158,7 @@ class Ledger:
         if record.key != stored.key or not record.statuses:
             return "its rows do not agree with each other"
         self._records[record.key] = record
-        if record.terminal:
-            self._completed_one(record)
-        else:
+        if not record.terminal:
             self._live[live_key(record)] = record
         return None
 

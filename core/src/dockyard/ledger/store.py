@@ -93,6 +93,8 @@ class StoredTask:
     identity_crc: int
     progress: str
     progress_crc: int
+    completed: int | None
+    """Sequence number of its terminal update (None while it runs)."""
     statuses: list[tuple[str, int]] = field(default_factory=list)
 
 
@@ -151,10 +153,12 @@ class LedgerStore:
         return target
 
     def _load(self, keep_completed: int) -> Loaded:
+        """The kept tasks in launch order (by their first update), as the ledger keeps them."""
         db = self._connection()
         rows = db.execute(
             KEPT + "SELECT key, framework_id, task_id, container_id, identity, identity_crc,"
-            " progress, progress_crc FROM tasks JOIN kept USING (key)",
+            " progress, progress_crc, completed FROM tasks JOIN kept USING (key)"
+            " ORDER BY (SELECT MIN(seq) FROM statuses WHERE statuses.key = tasks.key)",
             (keep_completed,),
         ).fetchall()
         tasks = {row[0]: StoredTask(*row) for row in rows}
