@@ -8,6 +8,7 @@ must not report anything again.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -65,6 +66,7 @@ def identities(task: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def damage_lines(agent: RunningAgent) -> list[str]:
+    assert agent.log is not None
     return [
         line
         for line in agent.log.read_text().splitlines()
@@ -109,7 +111,8 @@ async def test_a_damaged_record_is_quarantined_and_its_task_reported_once(
         assert "record of this task was damaged" in failed["message"]
     message = tasks["victim"]["statuses"][0]["message"]
     if damage in ROW_DAMAGE:
-        quarantine = agent.work_dir / "meta" / "quarantine" / f"task-{victim_key}.json"
+        (quarantine,) = (agent.work_dir / "meta" / "quarantine").glob("task-*.json")
+        assert json.loads(quarantine.read_text())["task_id"] == "victim"
         assert "fails its checksum" in message
         assert identities(tasks["running"]) == identities(before["running"])
         assert identities(tasks["done"]) == identities(before["done"])
