@@ -8,16 +8,14 @@ commit made while the disk is full fails: the test does not depend on timing.
 
 from __future__ import annotations
 
-import errno
-import os
 import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ..small_disk import fill_up, small_disk
 from .calls import launch
 from .conftest import RunningAgent, polled, stop_agent
 from .recordio import Subscriber
@@ -31,35 +29,11 @@ NORMAL_LIFE = ["TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"]
 
 
 @pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 16 MiB tmpfs of the test's own (requested before ``make_agent``, so that it is
-    unmounted only after every agent and task process of the test is gone)."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs to fill needs root")
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", disk], check=True)
-    try:
-        yield disk
-    finally:
-        subprocess.run(["umount", "--lazy", disk], check=True)
-
-
-def fill(disk: Path) -> Path:
-    """Write a file until ``disk`` has not one free page left; returns it."""
-    filler = disk / "filler"
-    chunk = bytes(1 << 20)
-    descriptor = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        while True:
-            os.write(descriptor, chunk)
-    except OSError as error:
-        if error.errno != errno.ENOSPC:
-            raise
-    finally:
-        os.close(descriptor)
-    assert os.statvfs(disk).f_bavail == 0
-    return filler
+def disk(tmp_path: Path) -> Iterator[Path]:
+    """A 16 MiB tmpfs, requested before ``make_agent`` so that it is unmounted only
+    after every agent and task process of the test is gone."""
+    with small_disk(tmp_path / "disk", 16) as mounted:
+        yield mounted
 
 
 def identities(statuses: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -71,23 +45,23 @@ async def held_updates(agent: RunningAgent) -> float:
 
 
 async def test_a_full_disk_refuses_launches_and_holds_updates_until_space_returns(
-    small_disk: Path, make_agent, tmp_path: Path
+    disk: Path, make_agent, tmp_path: Path
 ) -> None:
-    agent: RunningAgent = await make_agent(MESOS, work_dir=small_disk / "work")
+    agent: RunningAgent = await make_agent(MESOS, work_dir=disk / "work")
     go = tmp_path / "go"  # off the full disk
     async with Subscriber.open(agent.session, agent.url) as subscriber:
         await agent.call(launch("before", f"while [ ! -f {go} ]; do sleep 0.05; done"))
         await subscriber.until(lambda: "TASK_RUNNING" in subscriber.states("before"))
 
-        filler = fill(small_disk)
+        filler = fill_up(disk)
         try:
             refused = await agent.call(launch("refused", "true"))
             assert refused.status == 507, await refused.text()
             message = await refused.text()
             assert "disk is full" in message
-            assert str(small_disk / "work" / "meta" / "ledger.sqlite") in message
+            assert str(disk / "work" / "meta" / "ledger.sqlite") in message
             assert "refused" not in await agent.tasks()
-            assert not list((small_disk / "work").glob("slaves/*/frameworks/*/executors/refused"))
+            assert not list((disk / "work").glob("slaves/*/frameworks/*/executors/refused"))
 
             go.touch()  # "before" ends while nothing can be written
             await polled(lambda: held_updates(agent))  # held updates are not published
@@ -120,12 +94,12 @@ async def test_a_full_disk_refuses_launches_and_holds_updates_until_space_return
 
 
 async def test_health_returns_with_space_after_only_launches_were_refused(
-    small_disk: Path, make_agent
+    disk: Path, make_agent
 ) -> None:
     """No update is held, so no retry proves the disk writable: the ledger must probe,
     or the agent stays unhealthy (and gets no more tasks) until someone launches one."""
-    agent: RunningAgent = await make_agent(MESOS, work_dir=small_disk / "work")
-    filler = fill(small_disk)
+    agent: RunningAgent = await make_agent(MESOS, work_dir=disk / "work")
+    filler = fill_up(disk)
     try:
         assert (await agent.call(launch("refused", "true"))).status == 507
         assert not await agent.healthy()
