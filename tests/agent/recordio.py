@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -64,6 +65,8 @@ class Subscriber:
         self.statuses: list[dict[str, Any]] = []
         """Every TASK_UPDATED status, in the order the agent sent them."""
         self._by_task: dict[str, list[dict[str, Any]]] = {}
+        self.counts = Counter[str]()
+        """TASK_UPDATED statuses seen, by state."""
         self.other_events: list[dict[str, Any]] = []
         """Events other than TASK_UPDATED and HEARTBEAT (e.g. a final ERROR)."""
         self.ended: BaseException | None = None
@@ -116,6 +119,7 @@ class Subscriber:
                     status = event["task_updated"]["status"]
                     self.statuses.append(status)
                     self._by_task.setdefault(status["task_id"]["value"], []).append(status)
+                    self.counts[status["state"]] += 1
                 elif event["type"] != "HEARTBEAT":
                     self.other_events.append(event)
                 for done, reached in self._waiters:
