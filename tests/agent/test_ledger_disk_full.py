@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from ..small_disk import fill_up, small_disk
-from .calls import launch
+from .calls import kill, launch
 from .conftest import RunningAgent, polled, stop_agent
 from .recordio import Subscriber
 
@@ -40,8 +40,11 @@ def identities(statuses: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return [(s["state"], s["uuid"]) for s in statuses]
 
 
-async def held_updates(agent: RunningAgent) -> float:
-    return (await agent.metrics())["ledger/held_updates"]
+async def ended_and_held(agent: RunningAgent) -> bool:
+    """Every container has ended (so the agent has accepted the terminal updates) and
+    the ledger holds updates: nothing the API publishes could say so."""
+    metrics = await agent.metrics()
+    return metrics["slave/containers_running"] == 0 and metrics["ledger/held_updates"] > 0
 
 
 async def test_a_full_disk_refuses_launches_and_holds_updates_until_space_returns(
@@ -50,8 +53,14 @@ async def test_a_full_disk_refuses_launches_and_holds_updates_until_space_return
     agent: RunningAgent = await make_agent(MESOS, work_dir=disk / "work")
     go = tmp_path / "go"  # off the full disk
     async with Subscriber.open(agent.session, agent.url) as subscriber:
-        await agent.call(launch("before", f"while [ ! -f {go} ]; do sleep 0.05; done"))
-        await subscriber.until(lambda: "TASK_RUNNING" in subscriber.states("before"))
+        await agent.call(launch("ends", f"while [ ! -f {go} ]; do sleep 0.05; done"))
+        await agent.call(launch("killed", "sleep 600"))
+        await subscriber.until(
+            lambda: (
+                "TASK_RUNNING" in subscriber.states("ends")
+                and "TASK_RUNNING" in subscriber.states("killed")
+            )
+        )
 
         filler = fill_up(disk)
         try:
@@ -63,30 +72,39 @@ async def test_a_full_disk_refuses_launches_and_holds_updates_until_space_return
             assert "refused" not in await agent.tasks()
             assert not list((disk / "work").glob("slaves/*/frameworks/*/executors/refused"))
 
-            go.touch()  # "before" ends while nothing can be written
-            await polled(lambda: held_updates(agent))  # held updates are not published
+            go.touch()  # "ends" ends while nothing can be written
+            assert (await agent.call(kill("killed"))).status == 202
+            await polled(lambda: ended_and_held(agent))
             assert (await agent.metrics())["ledger/storage_failing"] == 1
             assert not await agent.healthy()
-            assert (await agent.tasks())["before"]["state"] == "TASK_RUNNING"
-            assert subscriber.states("before") == NORMAL_LIFE[:3]
+            tasks = await agent.tasks()
+            for task_id in ("ends", "killed"):
+                assert tasks[task_id]["state"] == "TASK_RUNNING", "held: not published"
+                assert subscriber.states(task_id) == NORMAL_LIFE[:3]
         finally:
             filler.unlink()
 
-        await subscriber.until(lambda: "TASK_FINISHED" in subscriber.states("before"))
+        await subscriber.until(
+            lambda: (
+                "TASK_FINISHED" in subscriber.states("ends")
+                and "TASK_KILLED" in subscriber.states("killed")
+            )
+        )
         assert await agent.healthy()
         assert (await agent.metrics())["ledger/held_updates"] == 0
         relaunched = await agent.call(launch("refused", "true"))
         assert relaunched.status == 202, await relaunched.text()
         await subscriber.until(lambda: "TASK_FINISHED" in subscriber.states("refused"))
-        # the later task's end is a barrier: a repeated "before" update would come first
-        assert subscriber.states("before") == NORMAL_LIFE
+        # the later task's end is a barrier: a repeated held update would come before it
+        assert subscriber.states("ends") == NORMAL_LIFE
+        assert subscriber.states("killed") == [*NORMAL_LIFE[:3], "TASK_KILLED"]
         assert subscriber.states("refused") == NORMAL_LIFE
         assert subscriber.other_events == []
 
     stop_agent(agent.process, signal.SIGKILL)
     restarted: RunningAgent = await make_agent(MESOS, work_dir=agent.work_dir)
     tasks = await restarted.tasks()
-    assert sorted(tasks) == ["before", "refused"]
+    assert sorted(tasks) == ["ends", "killed", "refused"]
     for task_id, task in tasks.items():
         assert identities(task["statuses"]) == identities(subscriber.of(task_id)), (
             "nothing lost, nothing repeated"
