@@ -249,10 +249,10 @@ class Ledger:
             raise
 
     def append(self, record: TaskRecord, status: TaskStatus) -> asyncio.Future[None]:
-        """Accept ``status``; the returned future completes once it is durable and published."""
-        record.head_state = status.state
-        if status.state in TERMINAL_STATES and self._live.get(live_key(record)) is record:
-            del self._live[live_key(record)]
+        """Accept ``status``; the returned future completes once it is durable and published.
+
+        Raises MessageError for an update too large to keep, before it changes anything.
+        """
         entry = self._entry(record, status)
         if len(entry.status_text) > MAX_STATUS_BYTES:
             raise MessageError.at(
@@ -260,6 +260,9 @@ class Ledger:
                 f"the update is {len(entry.status_text)} bytes as JSON; the limit is "
                 f"{MAX_STATUS_BYTES >> 10} KiB",
             )
+        record.head_state = status.state
+        if status.state in TERMINAL_STATES and self._live.get(live_key(record)) is record:
+            del self._live[live_key(record)]
         entry.done = asyncio.get_running_loop().create_future()
         self._enqueue(entry)
         return entry.done
