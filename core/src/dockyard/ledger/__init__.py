@@ -35,7 +35,7 @@ from dockyard.ledger.records import (
     status_json,
 )
 from dockyard.ledger.store import Batch, LedgerStore, StorageError, StoredTask
-from dockyard.messages import MessageError, TaskState, TaskStatus
+from dockyard.messages import MessageError, StatusSource, TaskState, TaskStatus
 from dockyard.statuses import TERMINAL_STATES
 
 __all__ = ["Damaged", "Ledger", "Retention", "StatusListener", "StorageError", "TaskRecord"]
@@ -251,10 +251,14 @@ class Ledger:
     def append(self, record: TaskRecord, status: TaskStatus) -> asyncio.Future[None]:
         """Accept ``status``; the returned future completes once it is durable and published.
 
-        Raises MessageError for an update too large to keep, before it changes anything.
+        Raises MessageError for an executor's update too large to keep, before it
+        changes anything. The agent's own updates are not limited: what they carry
+        (e.g. ``docker inspect`` as TASK_RUNNING data) grows with the TaskInfo, which
+        ``MAX_TASK_BYTES`` bounds.
         """
         entry = self._entry(record, status)
-        if len(entry.status_text) > MAX_STATUS_BYTES:
+        from_executor = status.source is StatusSource.SOURCE_EXECUTOR
+        if from_executor and len(entry.status_text) > MAX_STATUS_BYTES:
             raise MessageError.at(
                 "status",
                 f"the update is {len(entry.status_text)} bytes as JSON; the limit is "
