@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import subprocess
 from collections.abc import Iterator
@@ -39,4 +40,20 @@ def fill_to(directory: Path, fraction: float) -> Path:
                 break
             out.write(chunk[: min(len(chunk), free - target_free)])
             out.flush()
+    return filler
+
+
+def fill_up(directory: Path) -> Path:
+    """Write a filler file until the file system has not one free block; returns it."""
+    filler = directory / "filler"
+    chunk = bytes(1 << 20)
+    descriptor = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        while True:
+            os.write(descriptor, chunk)
+    except OSError as error:
+        if error.errno != errno.ENOSPC:
+            raise
+    finally:
+        os.close(descriptor)
     return filler

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import inspect
 import json
 import os
 import shutil
@@ -51,6 +52,20 @@ def public_dir() -> Iterator[Path]:
         shutil.rmtree(directory)
 
 
+async def polled(check: Callable[[], object]) -> None:
+    """Wait until ``check()`` (a function or a coroutine function) is truthy, asking
+    every 50 ms for up to two minutes: for states that no event announces (held
+    updates, storage health, a process's end)."""
+    async with asyncio.timeout(120):
+        while True:
+            answer = check()
+            if inspect.isawaitable(answer):
+                answer = await answer
+            if answer:
+                return
+            await asyncio.sleep(0.05)
+
+
 @dataclass
 class RunningAgent:
     process: subprocess.Popen[bytes]
@@ -84,6 +99,15 @@ class RunningAgent:
             for key in ("launched_tasks", "completed_tasks")
             for t in tasks.get(key, [])
         }
+
+    async def healthy(self) -> bool:
+        healthy: bool = (await self.call_json({"type": "GET_HEALTH"}))["get_health"]["healthy"]
+        return healthy
+
+    async def metrics(self) -> dict[str, float]:
+        async with self.session.get(f"{self.url}/metrics/snapshot") as response:
+            snapshot: dict[str, float] = await response.json()
+            return snapshot
 
     async def wait_for_state(self, task_id: str, *states: str) -> dict[str, Any]:
         """The task once it is in one of ``states``, followed on the SUBSCRIBE stream."""
@@ -183,6 +207,19 @@ async def make_agent(
     await session.close()
     for agent in started:
         kill_leftovers(agent.work_dir)
+
+
+def processes_of(directory: Path) -> list[int]:
+    """Task processes whose sandbox is in ``directory`` (found by their MESOS_DIRECTORY)."""
+    marker = f"MESOS_DIRECTORY={directory}".encode()
+    pids = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if marker in environ.read_bytes():
+                pids.append(int(environ.parent.name))
+        except OSError:
+            continue
+    return pids
 
 
 def kill_leftovers(work_dir: Path) -> None:

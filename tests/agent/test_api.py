@@ -10,15 +10,11 @@ from typing import Any
 
 import pytest
 
+from .calls import launch
 from .conftest import RunningAgent, stop_agent
 from .recordio import next_event, next_task_update
 
 TERMINAL = ("TASK_FINISHED", "TASK_FAILED", "TASK_KILLED")
-
-
-def launch(task_id: str, command: str, **extra: Any) -> dict[str, Any]:
-    task = {"name": task_id, "task_id": {"value": task_id}, "command": {"value": command}, **extra}
-    return {"type": "LAUNCH_TASK", "launch_task": {"task": task}}
 
 
 async def test_health_version_and_flags(make_agent) -> None:

@@ -12,31 +12,14 @@ from typing import Any
 
 import pytest
 
-from .conftest import RunningAgent, stop_agent
+from .calls import launch
+from .conftest import RunningAgent, processes_of, stop_agent
 from .recordio import next_event
 
 pytest.importorskip("dockyard_mesos")
 
 MESOS = "--containerizers=mesos"
 DEFINITE = ("TASK_RUNNING", "TASK_FINISHED", "TASK_FAILED", "TASK_KILLED")
-
-
-def launch(task_id: str, command: str) -> dict[str, Any]:
-    task = {"name": task_id, "task_id": {"value": task_id}, "command": {"value": command}}
-    return {"type": "LAUNCH_TASK", "launch_task": {"task": task}}
-
-
-def processes_of(work_dir: Path) -> list[int]:
-    """Task processes started for this work dir (found by their MESOS_DIRECTORY)."""
-    marker = f"MESOS_DIRECTORY={work_dir}".encode()
-    pids = []
-    for environ in Path("/proc").glob("[0-9]*/environ"):
-        try:
-            if marker in environ.read_bytes():
-                pids.append(int(environ.parent.name))
-        except OSError:
-            continue
-    return pids
 
 
 def statuses(task: dict[str, Any]) -> list[tuple[str, str]]:

@@ -82,6 +82,25 @@ async def test_after_the_first_success_the_grace_period_no_longer_applies() -> N
     assert killed
 
 
+async def test_a_cancellation_arriving_as_a_probe_completes_ends_the_checks() -> None:
+    """Python 3.11's asyncio.wait_for would swallow it, and the checks would go on
+    after their task ended (or the agent stopped)."""
+    probes = 0
+
+    async def probe() -> bool:
+        nonlocal probes
+        probes += 1
+        checking.cancel()  # lands while the probe's own task completes
+        return True
+
+    verdicts = HealthVerdicts(changed=lambda healthy: None, kill=lambda: None)
+    checking = asyncio.create_task(check_health(fast_check(), probe, verdicts))
+    async with asyncio.timeout(30):
+        await asyncio.gather(checking, return_exceptions=True)
+    assert checking.cancelled()
+    assert probes == 1
+
+
 def running_on(ip: str) -> TaskStatus:
     """A TASK_RUNNING whose container reports ``ip``."""
     return TaskStatus(

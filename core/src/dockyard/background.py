@@ -16,6 +16,9 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
+RECANCEL_SECONDS = 0.1
+"""How long closing waits for cancelled tasks before cancelling them again."""
+
 
 class Background:
     def __init__(self) -> None:
@@ -59,7 +62,12 @@ class Background:
             log.error("background task %s failed", task.get_name(), exc_info=task.exception())
 
     async def close(self) -> None:
-        """Cancel every timer and task, and wait until all of them have ended."""
+        """Cancel every timer and task, and wait until all of them have ended.
+
+        A task is cancelled again until it ends: one cancellation is not always
+        enough, as Python 3.11's ``asyncio.wait_for`` swallows one that arrives just
+        as the awaited call completes, and a loop around it goes on.
+        """
         self._closed = True
         for timer in self._timers:
             timer.cancel()
@@ -68,4 +76,4 @@ class Background:
             running = list(self._tasks)
             for task in running:
                 task.cancel()
-            await asyncio.gather(*running, return_exceptions=True)
+            await asyncio.wait(running, timeout=RECANCEL_SECONDS)

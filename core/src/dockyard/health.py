@@ -99,7 +99,12 @@ def command_probe(check: HealthCheck, run: RunCommand) -> Probe:
 
 
 async def check_health(check: HealthCheck, probe: Probe, verdicts: HealthVerdicts) -> None:
-    """Run until cancelled or until the task is killed for failing its checks."""
+    """Run until cancelled or until the task is killed for failing its checks.
+
+    Python 3.11's ``asyncio.wait_for`` swallows a cancellation that arrives as the
+    probe completes, and this loop would then go on after its task ended; the
+    ``asyncio.timeout`` context does not.
+    """
     started = time.monotonic()
     await asyncio.sleep(check.delay_seconds)
     initializing = True
@@ -107,7 +112,8 @@ async def check_health(check: HealthCheck, probe: Probe, verdicts: HealthVerdict
     healthy: bool | None = None
     while True:
         try:
-            passed = await asyncio.wait_for(probe(), check.timeout_seconds)
+            async with asyncio.timeout(check.timeout_seconds):  # not wait_for: see above
+                passed = await probe()
         except (TimeoutError, OSError, aiohttp.ClientError) as error:
             log.debug("health check failed: %s", error)
             passed = False

@@ -67,7 +67,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
             executors.find(call)
     except UnknownExecutorError as error:
         return web.Response(status=404, text=str(error))
-    except InvalidUpdateError as error:
+    except (InvalidUpdateError, MessageError) as error:  # MessageError: too large to keep
         return web.Response(status=400, text=str(error))
     return web.Response(status=202)
 

@@ -35,7 +35,7 @@ from dockyard.ledger.records import (
     status_json,
 )
 from dockyard.ledger.store import Batch, LedgerStore, StorageError, StoredTask
-from dockyard.messages import MessageError, TaskState, TaskStatus
+from dockyard.messages import MessageError, StatusSource, TaskState, TaskStatus
 from dockyard.statuses import TERMINAL_STATES
 
 __all__ = ["Damaged", "Ledger", "Retention", "StatusListener", "StorageError", "TaskRecord"]
@@ -114,6 +114,8 @@ class Ledger:
         self._completed: dict[str, _Completed] = {}
         self._listeners: list[StatusListener] = []
         self._pending: list[_Entry] = []
+        self._writing: list[_Entry] = []
+        """The flusher's current batch: being written, or held while the disk fails."""
         self._flusher: asyncio.Task[None] | None = None
         self.failure: str | None = None
         """Why the last write failed, while writes are failing."""
@@ -127,11 +129,16 @@ class Ledger:
         """Load the kept records; returns what was damaged and quarantined."""
         loaded = self._store.open(self.retention.tasks_per_framework)
         self.feed.start_at(loaded.head_seq, loaded.head_pos)
-        damaged = []
-        for stored in loaded.tasks:
+        damaged, restored = [], []
+        for stored in loaded.tasks:  # in launch order, as tasks() lists them
             problem = self._restore(stored)
             if problem is not None:
                 damaged.append(self._quarantine(stored, problem))
+            elif self._records[stored.key].terminal:
+                restored.append(stored)
+        # Retention evicts the earliest ended first: count them in the order they ended.
+        for stored in sorted(restored, key=lambda stored: stored.completed or 0):
+            self._completed_one(self._records[stored.key])
         return damaged, loaded.quarantined_file
 
     def _restore(self, stored: StoredTask) -> str | None:
@@ -151,9 +158,7 @@ class Ledger:
         if record.key != stored.key or not record.statuses:
             return "its rows do not agree with each other"
         self._records[record.key] = record
-        if record.terminal:
-            self._completed_one(record)
-        else:
+        if not record.terminal:
             self._live[live_key(record)] = record
         return None
 
@@ -215,7 +220,7 @@ class Ledger:
     @property
     def held(self) -> int:
         """Updates accepted but not yet durable."""
-        return len(self._pending)
+        return len(self._writing) + len(self._pending)
 
     # -- writing -----------------------------------------------------------------
 
@@ -244,17 +249,24 @@ class Ledger:
             raise
 
     def append(self, record: TaskRecord, status: TaskStatus) -> asyncio.Future[None]:
-        """Accept ``status``; the returned future completes once it is durable and published."""
-        record.head_state = status.state
-        if status.state in TERMINAL_STATES and self._live.get(live_key(record)) is record:
-            del self._live[live_key(record)]
+        """Accept ``status``; the returned future completes once it is durable and published.
+
+        Raises MessageError for an executor's update too large to keep, before it
+        changes anything. The agent's own updates are not limited: what they carry
+        (e.g. ``docker inspect`` as TASK_RUNNING data) grows with the TaskInfo, which
+        ``MAX_TASK_BYTES`` bounds.
+        """
         entry = self._entry(record, status)
-        if len(entry.status_text) > MAX_STATUS_BYTES:
+        from_executor = status.source is StatusSource.SOURCE_EXECUTOR
+        if from_executor and len(entry.status_text) > MAX_STATUS_BYTES:
             raise MessageError.at(
                 "status",
                 f"the update is {len(entry.status_text)} bytes as JSON; the limit is "
                 f"{MAX_STATUS_BYTES >> 10} KiB",
             )
+        record.head_state = status.state
+        if status.state in TERMINAL_STATES and self._live.get(live_key(record)) is record:
+            del self._live[live_key(record)]
         entry.done = asyncio.get_running_loop().create_future()
         self._enqueue(entry)
         return entry.done
@@ -285,24 +297,23 @@ class Ledger:
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
         while self._pending:
-            entries, self._pending = self._pending, []
+            self._writing, self._pending = self._pending, []
             attempt = 0
             while True:
-                batch = self._batch(entries)
+                batch = self._batch(self._writing)
                 try:
                     await loop.run_in_executor(self._io, self._store.commit, batch)
                     break
                 except StorageError as error:
                     if self.failure is None:
-                        log.error("%s; holding %d updates and retrying", error, len(entries))
+                        log.error("%s; holding %d updates and retrying", error, self.held)
                     self.failure = str(error)
-                    entries = [entry for entry in entries if not self._refused(entry, error)]
+                    self._writing = [e for e in self._writing if not self._refused(e, error)]
                     await asyncio.sleep(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])
                     attempt += 1
-                    entries.extend(self._pending)  # what came meanwhile goes in order behind
+                    self._writing.extend(self._pending)  # what came meanwhile goes behind
                     self._pending = []
-            if not entries:
-                continue  # only refused launches: nothing proved the disk writable again
+            entries, self._writing = self._writing, []  # none left if all were refused
             if self.failure is not None:
                 log.warning("the ledger writes again; publishing %d held updates", len(entries))
                 self.failure = None

@@ -48,6 +48,7 @@ CREATE TABLE IF NOT EXISTS statuses (
     pos INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS statuses_key ON statuses (key);
+CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY CHECK (id = 1), written REAL NOT NULL);
 """
 
 KEPT = """
@@ -76,6 +77,10 @@ class Batch:
     statuses: list[tuple[int, str, str, str, int, int]] = field(default_factory=list)
     completed: list[tuple[int, float, str]] = field(default_factory=list)
 
+    @property
+    def empty(self) -> bool:
+        return not (self.inserts or self.progress or self.statuses or self.completed)
+
 
 @dataclass
 class StoredTask:
@@ -89,6 +94,8 @@ class StoredTask:
     identity_crc: int
     progress: str
     progress_crc: int
+    completed: int | None
+    """Sequence number of its terminal update (None while it runs)."""
     statuses: list[tuple[str, int]] = field(default_factory=list)
 
 
@@ -149,10 +156,12 @@ class LedgerStore:
         return target
 
     def _load(self, keep_completed: int) -> Loaded:
+        """The kept tasks in launch order (by their first update), as the ledger keeps them."""
         db = self._connection()
         rows = db.execute(
             KEPT + "SELECT key, framework_id, task_id, container_id, identity, identity_crc,"
-            " progress, progress_crc FROM tasks JOIN kept USING (key)",
+            " progress, progress_crc, completed FROM tasks JOIN kept USING (key)"
+            " ORDER BY (SELECT MIN(seq) FROM statuses WHERE statuses.key = tasks.key)",
             (keep_completed,),
         ).fetchall()
         tasks = {row[0]: StoredTask(*row) for row in rows}
@@ -167,10 +176,19 @@ class LedgerStore:
     # -- writing -----------------------------------------------------------------
 
     def commit(self, batch: Batch) -> None:
-        """Write ``batch`` in one durable transaction, or nothing (raises StorageError)."""
+        """Write ``batch`` in one durable transaction, or nothing (raises StorageError).
+
+        An empty batch writes a probe row instead: after a failure it is what proves
+        that the disk takes writes again (a transaction that changes nothing would
+        succeed on a full disk).
+        """
         db = self._connection()
         try:
             db.execute("BEGIN IMMEDIATE")
+            if batch.empty:
+                db.execute(
+                    "INSERT OR REPLACE INTO probe (id, written) VALUES (1, ?)", (time.time(),)
+                )
             db.executemany(
                 "INSERT OR REPLACE INTO tasks (key, framework_id, task_id, container_id,"
                 " sandbox, identity, identity_crc, progress, progress_crc)"

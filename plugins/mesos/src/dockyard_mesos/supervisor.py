@@ -287,7 +287,10 @@ class Supervisor:
         if escalate_after is not None:
             if not task.record.killed:
                 task.record.killed = True
-                self._store.save(task.record, durable=False)
+                try:
+                    self._store.save(task.record, durable=False)
+                except OSError as error:  # a full disk must not keep a task from dying
+                    log.error("could not record the kill of task %s: %s", task_id, error)
             deadline = self._loop.time() + escalate_after
             if task.escalation is None or deadline < task.escalation_deadline:
                 if task.escalation is not None:

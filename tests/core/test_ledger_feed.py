@@ -1,0 +1,65 @@
+"""SUBSCRIBE readers follow the ledger's feed at their own pace: one behind the
+in-memory ring reads the log, and only one past the byte-bounded lag is cut off."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from dockyard.ledger import feed as feed_module
+from dockyard.ledger.feed import Feed, task_updated_event
+
+
+class Log:
+    """The ledger's log, as the feed reads it back: ``(seq, pos, framework, status)``."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, int, str, str]] = []
+
+    async def read(self, after_seq: int, limit: int) -> list[tuple[int, int, str, str]]:
+        return [row for row in self.rows if row[0] > after_seq][:limit]
+
+
+def publish(feed: Feed, log: Log, count: int) -> list[bytes]:
+    """Write ``count`` updates to the log, then publish them, as the ledger does."""
+    events = []
+    for _ in range(count):
+        seq = feed.head_seq + 1
+        status = json.dumps({"task_id": {"value": f"t{seq}"}, "state": "TASK_RUNNING"})
+        event = task_updated_event("fw", status, "TASK_RUNNING")
+        log.rows.append((seq, feed.head_pos + len(event), "fw", status))
+        feed.push(seq, feed.head_pos + len(event), event)
+        events.append(event)
+    return events
+
+
+async def test_a_reader_behind_the_ring_reads_the_log_and_misses_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(feed_module, "RING_BYTES", 2000)  # about 15 events
+    monkeypatch.setattr(feed_module, "LOG_PAGE", 7)
+    log = Log()
+    feed = Feed(log.read)
+    reader = feed.follow(0, 0, idle=60)
+    published = publish(feed, log, 100)
+    assert [await anext(reader) for _ in published] == published
+    more = publish(feed, log, 3)  # caught up: from the ring again
+    assert [await anext(reader) for _ in more] == more
+
+
+async def test_a_reader_too_far_behind_gets_a_final_error_event(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(feed_module, "MAX_LAG_BYTES", 5000)
+    log = Log()
+    feed = Feed(log.read)
+    reader = feed.follow(0, 0, idle=60)
+    publish(feed, log, 100)
+    events = [event async for event in reader]
+    assert len(events) == 1, "cut off at once, and the stream ends"
+    assert events[0] is not None
+    header, body = events[0].split(b"\n", 1)
+    assert int(header) == len(body)
+    error = json.loads(body)
+    assert error["type"] == "ERROR"
+    assert "fell more than" in error["error"]["message"]
