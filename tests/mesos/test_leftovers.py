@@ -190,7 +190,7 @@ def unprivileged_python() -> tuple[str, dict[str, str]]:
     for python in (sys.executable, shutil.which(version, path="/usr/local/bin:/usr/bin:/bin")):
         try:
             probe = subprocess.run(
-                [python or version, "-c", "import dockyard_mesos"],
+                [python or version, "-c", "import dockyard.cli, dockyard_mesos"],
                 env=environment,
                 user="nobody",
                 cwd="/",
@@ -201,7 +201,10 @@ def unprivileged_python() -> tuple[str, dict[str, str]]:
             continue
         if probe.returncode == 0:
             return python or version, environment
-    pytest.skip(f"no {version} that nobody may run can import dockyard_mesos")
+    pytest.skip(
+        f"no {version} that nobody may run can import dockyard and its dependencies "
+        "(e.g. they live under root's home); --launcher=posix is tested as root too"
+    )
 
 
 @pytest.fixture
