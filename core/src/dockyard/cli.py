@@ -28,6 +28,7 @@ from dockyard.messages import MessageError, TaskInfo, TaskState, TaskStatus, dum
 from dockyard.statuses import exit_code
 from dockyard.taskstore import TaskRecord
 from dockyard.validation import validate_task
+from dockyard.workdir import prepare_work_dir
 
 USAGE = """\
 usage: dockyard <command> [flags]
@@ -50,6 +51,16 @@ def fail(message: str, code: int = 1) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return run_command(args)
+    except BrokenPipeError:
+        # The reader went away (`dockyard help | head -1`): stop quietly, as cat does, and
+        # point stdout at /dev/null so that the final flush at exit cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def run_command(args: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if not args or args[0] in ("-h", "--help", "help"):
         host = PluginHost.from_entry_points()
@@ -112,11 +123,12 @@ def agent_command(args: list[str]) -> int:
         return fail(f"agent takes no arguments, got {' '.join(flags.positional)}", 2)
     logging.getLogger().setLevel(logging.INFO)
     try:
+        prepare_work_dir(Path(flags.work_dir))
         asyncio.run(serve(flags, host))
     except StartupError as error:
         return fail(str(error))
     except OSError as error:
-        return fail(f"cannot serve on {flags.ip}:{flags.port}: {error}")
+        return fail(f"agent stopped: {error}")
     return 0
 
 
@@ -142,6 +154,7 @@ def launch_command(args: list[str]) -> int:
     except MessageError as error:
         return fail(f"invalid task: {error}")
     try:
+        prepare_work_dir(Path(flags.work_dir))
         return asyncio.run(run_one_task(flags, host, task))
     except StartupError as error:
         return fail(str(error))
