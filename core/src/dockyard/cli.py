@@ -25,7 +25,7 @@ from dockyard.discovery import CONTAINERIZERS, FETCHERS
 from dockyard.flags import BOOL, FlagError, Flags, FlagSet
 from dockyard.host import PluginHost
 from dockyard.messages import MessageError, TaskInfo, TaskState, TaskStatus, dumps, loads
-from dockyard.statuses import exit_code
+from dockyard.statuses import describe_status, exit_code
 from dockyard.taskstore import TaskRecord
 from dockyard.validation import validate_task
 from dockyard.workdir import prepare_work_dir
@@ -38,6 +38,10 @@ commands:
   launch [flags] TASK.json   run one task (Mesos TaskInfo JSON; - reads stdin) to completion
   plugins                    list installed containerizers and fetchers
   help                       list every flag with its default and owner
+
+client commands, against a running agent (dockyard task --help tells more):
+  task launch|list|kill|logs|wait|files [flags]
+  agent health [flags]
 
 Flags use Mesos syntax (--name=value, --name, --no-name) and can be set with
 DOCKYARD_<NAME> or MESOS_<NAME> environment variables.
@@ -61,6 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_command(args: list[str]) -> int:
+    if is_client_command(args):
+        from dockyard.client.cli import client_main  # rich and the client load on use
+
+        return client_main(args)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if not args or args[0] in ("-h", "--help", "help"):
         host = PluginHost.from_entry_points()
@@ -80,6 +88,11 @@ def run_command(args: list[str]) -> int:
             return 0
         return launch_command(rest) if command == "launch" else agent_command(rest)
     return fail(f"unknown command '{command}'\n{USAGE}", 2)
+
+
+def is_client_command(args: list[str]) -> bool:
+    """``task ...`` and ``agent health``; ``agent [flags]`` still starts the agent."""
+    return args[:1] == ["task"] or args[:2] == ["agent", "health"]
 
 
 def command_flags(host: PluginHost, command: str) -> FlagSet:
@@ -120,7 +133,12 @@ def agent_command(args: list[str]) -> int:
     except FlagError as error:
         return fail(str(error), 2)
     if flags.positional:
-        return fail(f"agent takes no arguments, got {' '.join(flags.positional)}", 2)
+        hint = " (the client command is `dockyard agent health [flags]`)"
+        return fail(
+            f"agent takes no arguments, got {' '.join(flags.positional)}"
+            + (hint if "health" in flags.positional else ""),
+            2,
+        )
     logging.getLogger().setLevel(logging.INFO)
     try:
         prepare_work_dir(Path(flags.work_dir))
@@ -218,12 +236,7 @@ def json_printer(status: TaskStatus) -> None:
 
 
 def human_printer(status: TaskStatus) -> None:
-    parts = [status.state.name, status.task_id.value]
-    if status.reason is not None:
-        parts.append(status.reason.name)
-    if status.message:
-        parts.append(status.message)
-    print("  ".join(parts), flush=True)
+    print(describe_status(status), flush=True)
 
 
 if __name__ == "__main__":
