@@ -14,14 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, TextIO
 
-from rich.console import Console
-
 from dockyard.client import render
 from dockyard.client.following import copy_output, follow_output, snapshot, until_terminal
 from dockyard.client.http import AgentClient, AgentRefused, ClientError
 from dockyard.flags import BOOL, DURATION, Flags, FlagSet
 from dockyard.messages import MessageError, Task, TaskInfo, TaskState, TaskStatus, dump, load
-from dockyard.statuses import exit_code
+from dockyard.statuses import describe_status, exit_code
 from dockyard.validation import validate_task
 
 
@@ -92,8 +90,8 @@ async def launch(agent: AgentClient, flags: Flags, out: TextIO) -> int:
         await agent.launch(task)
         launched = await agent.task(task_id)
         print(f"Sandbox: {launched.sandbox_directory}", file=sys.stderr)
-        with Progress(task_id) as show:
-            final = await until_terminal(events, task_id, printer(out, flags.json, show))
+        with Progress(task_id, out, flags.json) as show:
+            final = await until_terminal(events, task_id, show)
     return await outcome(agent, final, await agent.task(task_id))
 
 
@@ -130,8 +128,8 @@ async def kill(agent: AgentClient, flags: Flags, out: TextIO) -> int:
     async with agent.events() as events:
         await snapshot(events)
         if await agent.kill(task_id, flags.grace_period):
-            with Progress(task_id) as show:
-                await until_terminal(events, task_id, printer(out, flags.json, show))
+            with Progress(task_id, out, flags.json) as show:
+                await until_terminal(events, task_id, show)
         else:
             ended = await agent.task(task_id)
             if ended.statuses:
@@ -161,8 +159,8 @@ async def wait(agent: AgentClient, flags: Flags, out: TextIO) -> int:
         live = [task for task in known if not task.state.is_terminal]
         if not live:
             return await report_ended(agent, known[-1], out, flags.json)
-        with Progress(task_id) as show:
-            final = await until_terminal(events, task_id, printer(out, flags.json, show))
+        with Progress(task_id, out, flags.json) as show:
+            final = await until_terminal(events, task_id, show)
     return await outcome(agent, final, await agent.task(task_id))
 
 
@@ -187,38 +185,37 @@ async def outcome(agent: AgentClient, final: TaskStatus | None, task: Task) -> i
     return exit_code(ended.exit_status) or 1
 
 
-def printer(
-    out: TextIO, as_json: bool, show: Callable[[str], None]
-) -> Callable[[TaskStatus], None]:
-    def print_update(status: TaskStatus) -> None:
-        render.print_status(status, out, as_json)
-        show(status.state.name)
-
-    return print_update
-
-
 class Progress:
-    """A spinner with the task's state on stderr while waiting, when it is a terminal."""
+    """Prints a task's status updates as they come; on a terminal (not with --json) a
+    spinner below them shows the task's current state.
 
-    def __init__(self, task_id: str) -> None:
-        self.console = Console(stderr=True)
+    The lines and the spinner go through one rich console, so the spinner never garbles
+    a line; piped, the lines are exactly those of ``dockyard launch``.
+    """
+
+    def __init__(self, task_id: str, out: TextIO, as_json: bool) -> None:
         self.task_id = task_id
-        self.status = (
-            self.console.status(f"waiting for {task_id}") if self.console.is_terminal else None
-        )
+        self.out = out
+        self.as_json = as_json
+        self.console = render.console(out)
+        live = self.console.is_terminal and not as_json
+        self.spinner = self.console.status(f"{task_id}: waiting") if live else None
 
-    def __enter__(self) -> Callable[[str], None]:
-        if self.status is not None:
-            self.status.start()
+    def __enter__(self) -> Callable[[TaskStatus], None]:
+        if self.spinner is not None:
+            self.spinner.start()
         return self.show
 
     def __exit__(self, *exc_info: object) -> None:
-        if self.status is not None:
-            self.status.stop()
+        if self.spinner is not None:
+            self.spinner.stop()
 
-    def show(self, state: str) -> None:
-        if self.status is not None:
-            self.status.update(f"{self.task_id}: {state}")
+    def show(self, status: TaskStatus) -> None:
+        if self.spinner is None:
+            render.print_status(status, self.out, self.as_json)
+            return
+        self.console.print(describe_status(status), markup=False, highlight=False)
+        self.spinner.update(f"{self.task_id}: {status.state.name}")
 
 
 # -- task logs ----------------------------------------------------------------------
