@@ -55,8 +55,10 @@ def host_sandbox(work_dir: Path, task_id: str) -> Path:
     return sandbox
 
 
-def task_container(api: APIClient, task_id: str) -> dict[str, Any]:
-    (summary,) = api.containers(all=True, filters={"label": f"{naming.TASK_LABEL}={task_id}"})
+def task_container(api: APIClient, agent_id: str, task_id: str) -> dict[str, Any]:
+    """The task's container among this agent's: other runs on the Engine use ``t1`` too."""
+    labels = [f"{naming.AGENT_LABEL}={agent_id}", f"{naming.TASK_LABEL}={task_id}"]
+    (summary,) = api.containers(all=True, filters={"label": labels})
     inspect: dict[str, Any] = api.inspect_container(summary["Id"])
     return inspect
 
@@ -113,7 +115,7 @@ async def test_task_outlives_the_agent_container_and_is_recovered(
 
     sandbox = host_sandbox(work_dir, "t1")
     await until(lambda: text(sandbox / "marker") == "started\n")
-    task = task_container(docker_api, "t1")
+    task = task_container(docker_api, first.agent_id, "t1")
     assert f"{sandbox}:/mnt/mesos/sandbox:rw" in task["HostConfig"]["Binds"]
     orphan = start_orphan(docker_api, busybox_image, first.agent_id)
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from dockyard.messages import Reason, TaskState
+from dockyard_docker import naming
 
 from tests.docker.configs import scalar, task_config
 from tests.docker.waiting import until
@@ -15,6 +16,14 @@ TRAPS_TERM = (
     "trap 'echo got TERM; exit 7' TERM; echo ready > $MESOS_SANDBOX/ready; "
     "while true; do sleep 0.05; done"
 )
+
+
+def own_labels(agent, config) -> list[str]:
+    """The labels of this test's container: its agent's id and its ContainerID."""
+    return [
+        f"{naming.AGENT_LABEL}={agent.agent_id}",
+        f"{naming.CONTAINER_LABEL}={config.container_id.value}",
+    ]
 
 
 async def launch_and_wait_ready(plugin, config) -> None:
@@ -138,8 +147,8 @@ async def test_destroy_during_launch_leaves_no_container(
     with pytest.raises(asyncio.CancelledError):
         await launching
     assert await agent.plugin.destroy(config.container_id, timedelta(0)) is not None
-    label = f"dockyard.container_id={config.container_id.value}"
-    await until(lambda: not docker_api.containers(all=True, filters={"label": label}))
+    labels = own_labels(agent, config)
+    await until(lambda: not docker_api.containers(all=True, filters={"label": labels}))
 
 
 async def test_usage_reports_engine_statistics(agent, busybox_image, tmp_path):
@@ -174,8 +183,7 @@ async def test_exits_are_seen_after_the_events_stream_breaks(
     config = task_config(tmp_path, busybox_image, "echo ready > $MESOS_SANDBOX/ready; sleep 1000")
     await launch_and_wait_ready(agent.plugin, config)
     agent.plugin._started().watcher.break_stream()  # as when the daemon restarts
-    label = f"dockyard.container_id={config.container_id.value}"
-    (container,) = docker_api.containers(filters={"label": label})
+    (container,) = docker_api.containers(filters={"label": own_labels(agent, config)})
     docker_api.kill(container["Id"])
     async with asyncio.timeout(60):  # a watcher that never reconnects fails, not hangs
         termination = await agent.plugin.wait(config.container_id)

@@ -27,8 +27,9 @@ from dockyard.flags import BOOL, FlagError, Flags, FlagSet
 from dockyard.host import PluginHost
 from dockyard.ledger import TaskRecord
 from dockyard.messages import MessageError, TaskInfo, TaskState, TaskStatus, dumps, loads
-from dockyard.statuses import exit_code
+from dockyard.statuses import describe_status, exit_code
 from dockyard.validation import validate_task
+from dockyard.workdir import prepare_work_dir
 
 USAGE = """\
 usage: dockyard <command> [flags]
@@ -38,6 +39,10 @@ commands:
   launch [flags] TASK.json   run one task (Mesos TaskInfo JSON; - reads stdin) to completion
   plugins                    list installed containerizers, fetchers and container loggers
   help                       list every flag with its default and owner
+
+client commands, against a running agent (dockyard task --help tells more):
+  task launch|list|kill|logs|wait|files [flags]
+  agent health [flags]
 
 Flags use Mesos syntax (--name=value, --name, --no-name) and can be set with
 DOCKYARD_<NAME> or MESOS_<NAME> environment variables.
@@ -51,6 +56,20 @@ def fail(message: str, code: int = 1) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return run_command(args)
+    except BrokenPipeError:
+        # The reader went away (`dockyard help | head -1`): stop quietly, as cat does, and
+        # point stdout at /dev/null so that the final flush at exit cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def run_command(args: list[str]) -> int:
+    if is_client_command(args):
+        from dockyard.client.cli import client_main  # rich and the client load on use
+
+        return client_main(args)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if not args or args[0] in ("-h", "--help", "help"):
         host = PluginHost.from_entry_points()
@@ -70,6 +89,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         return launch_command(rest) if command == "launch" else agent_command(rest)
     return fail(f"unknown command '{command}'\n{USAGE}", 2)
+
+
+def is_client_command(args: list[str]) -> bool:
+    """``task ...`` and ``agent health``; ``agent [flags]`` still starts the agent."""
+    return args[:1] == ["task"] or args[:2] == ["agent", "health"]
 
 
 def command_flags(host: PluginHost, command: str) -> FlagSet:
@@ -115,14 +139,20 @@ def agent_command(args: list[str]) -> int:
     except FlagError as error:
         return fail(str(error), 2)
     if flags.positional:
-        return fail(f"agent takes no arguments, got {' '.join(flags.positional)}", 2)
+        hint = " (the client command is `dockyard agent health [flags]`)"
+        return fail(
+            f"agent takes no arguments, got {' '.join(flags.positional)}"
+            + (hint if "health" in flags.positional else ""),
+            2,
+        )
     logging.getLogger().setLevel(logging.INFO)
     try:
+        prepare_work_dir(Path(flags.work_dir))
         asyncio.run(serve(flags, host))
     except StartupError as error:
         return fail(str(error))
     except OSError as error:
-        return fail(f"cannot serve on {flags.ip}:{flags.port}: {error}")
+        return fail(f"agent stopped: {error}")
     return 0
 
 
@@ -148,6 +178,7 @@ def launch_command(args: list[str]) -> int:
     except MessageError as error:
         return fail(f"invalid task: {error}")
     try:
+        prepare_work_dir(Path(flags.work_dir))
         return asyncio.run(run_one_task(flags, host, task))
     except StartupError as error:
         return fail(str(error))
@@ -214,12 +245,7 @@ def json_printer(status: TaskStatus) -> None:
 
 
 def human_printer(status: TaskStatus) -> None:
-    parts = [status.state.name, status.task_id.value]
-    if status.reason is not None:
-        parts.append(status.reason.name)
-    if status.message:
-        parts.append(status.message)
-    print("  ".join(parts), flush=True)
+    print(describe_status(status), flush=True)
 
 
 if __name__ == "__main__":

@@ -102,6 +102,16 @@ def describe_wait_status(status: int) -> str:
     return f"Container ended with wait status {status}"
 
 
+def describe_status(status: TaskStatus) -> str:
+    """One line for people: state, task id, reason and message."""
+    parts = [status.state.name, status.task_id.value]
+    if status.reason is not None:
+        parts.append(status.reason.name)
+    if status.message:
+        parts.append(status.message)
+    return "  ".join(parts)
+
+
 def exit_code(wait_status: int | None) -> int | None:
     """The process exit code, when the container exited normally."""
     if wait_status is not None and os.WIFEXITED(wait_status):

@@ -20,6 +20,7 @@ from dockyard.api import executor, files, metrics, operator
 from dockyard.api.auth import CREDENTIALS, authenticate, credentials_from_flags
 from dockyard.api.keys import AGENT, FLAGS, HEARTBEAT_SECONDS, KILLS
 from dockyard.api.last_resort import last_resort
+from dockyard.containers import StartupError
 from dockyard.flags import Flags
 from dockyard.host import PluginHost
 
@@ -73,7 +74,11 @@ async def serve(flags: Flags, host: PluginHost) -> None:
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, flags.ip, flags.port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as error:
+        await runner.cleanup()
+        raise StartupError(f"cannot serve on {flags.ip}:{flags.port}: {error.strerror}") from error
     port = runner.addresses[0][1]
     agent.endpoint = f"{flags.ip}:{port}"
     stopping = asyncio.Event()
