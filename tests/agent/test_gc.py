@@ -97,7 +97,11 @@ async def test_prune_collects_now_and_collection_survives_a_restart(make_agent) 
         "--containerizers=mesos", "--gc_delay=1secs", "--disk_watch_interval=1secs"
     )
     await eventually(lambda: gone(sandbox))
-    assert await restarted.tasks() == {}
+
+    async def forgotten() -> bool:  # the records go just after the sandbox
+        return await restarted.tasks() == {}
+
+    await eventually(forgotten)
     kept = await run_to_end(restarted, "t2")
     response = await restarted.call({"type": "PRUNE_SANDBOXES"})
     assert (await response.json())["prune_sandboxes"]["removed"] >= 1

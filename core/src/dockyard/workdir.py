@@ -14,6 +14,7 @@ from pathlib import Path
 
 from dockyard.containers import StartupError
 from dockyard.core_flags import default_work_dir
+from dockyard.sandbox import create_state_dir
 
 OWN_DIRECTORIES = ("meta", "slaves", "containers")
 """What the agent keeps directly under the work_dir (the contract's layout)."""
@@ -29,7 +30,7 @@ def prepare_work_dir(work_dir: Path) -> None:
     the state directories already there."""
     meta = work_dir / "meta"
     try:
-        meta.mkdir(parents=True, exist_ok=True)
+        create_state_dir(meta)  # exact modes whatever the umask (docs/security.md)
         for directory in (work_dir, *state_directories(work_dir)):
             probe_writable(directory)
         agent_id = meta / "agent_id"
