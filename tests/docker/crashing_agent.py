@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +20,31 @@ from dockyard.flags import FlagSet
 from dockyard_docker.plugin import DockerContainerizer
 
 from tests.docker.configs import rotating, task_config
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+async def run_until_killed(
+    spec: dict[str, Any], moment: Callable[[], Awaitable[object]]
+) -> dict[str, Any]:
+    """Run this agent on ``spec``, SIGKILL it once ``moment()`` returns; its handles."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.docker.crashing_agent",
+        json.dumps(spec),
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+    try:
+        assert process.stdout is not None
+        handles: dict[str, Any] = json.loads(await process.stdout.readline())
+        await moment()
+    finally:
+        process.send_signal(signal.SIGKILL)
+        await process.wait()
+    return handles
 
 
 def state_dir(work_dir: Path, agent_id: str) -> Path:

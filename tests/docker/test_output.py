@@ -4,12 +4,7 @@ and unix sockets."""
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import pwd
-import signal
-import subprocess
-import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -27,6 +22,7 @@ from dockyard_docker import plugin as plugin_module
 
 from tests.collector import LineCollector
 from tests.docker.configs import rotating, task_config
+from tests.docker.crashing_agent import run_until_killed
 from tests.docker.waiting import until
 from tests.rotated import lines, lines_command, retained
 
@@ -93,22 +89,9 @@ async def test_a_chatty_container_loses_and_repeats_no_line_across_rotations_and
             }
         ],
     }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tests.docker.crashing_agent",
-        json.dumps(spec),
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    handles = await run_until_killed(  # mid-stream
+        spec, lambda: until(lambda: (sandbox / "stdout.3").exists(), attempts=3000)
     )
-    try:
-        assert process.stdout is not None
-        handles = json.loads(await process.stdout.readline())
-        await until(lambda: (sandbox / "stdout.3").exists(), attempts=3000)  # mid-stream
-    finally:
-        process.send_signal(signal.SIGKILL)
-        await process.wait()
     assert not (sandbox / "stdout.25").exists(), "killed while the first half was copied"
     (sandbox / "go").touch()  # the second half is written while no agent runs
     await asyncio.to_thread(docker_api.wait, handles[container_id]["docker_id"])

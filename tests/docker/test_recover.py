@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -21,6 +16,7 @@ from dockyard.messages import TaskState
 from dockyard_docker import naming
 
 from tests.docker.configs import TEST_LABEL, TEST_LABEL_VALUE, task_config
+from tests.docker.crashing_agent import run_until_killed
 from tests.docker.waiting import text, until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -157,22 +153,9 @@ async def test_agent_sigkill_loses_and_duplicates_no_output(
         "image": busybox_image,
         "containers": [{"container_id": container_id, "sandbox": str(sandbox), "command": command}],
     }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tests.docker.crashing_agent",
-        json.dumps(spec),
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    handles = await run_until_killed(
+        spec, lambda: until(lambda: "out 10\n" in text(sandbox / "stdout"))
     )
-    try:
-        assert process.stdout is not None
-        handles = json.loads(await process.stdout.readline())
-        await until(lambda: "out 10\n" in text(sandbox / "stdout"))
-    finally:
-        process.send_signal(signal.SIGKILL)
-        await process.wait()
     (sandbox / "go").touch()
     await asyncio.to_thread(docker_api.wait, handles[container_id]["docker_id"])
 
