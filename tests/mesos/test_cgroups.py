@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -72,6 +73,11 @@ async def test_limits_follow_mesos_formulas(isolated, work_dir):
     await until(lambda: not any(directory.exists() for directory in dirs.values()))
 
 
+def periods_counted(cpu: Path) -> bool:
+    stat = dict(line.split() for line in read(cpu, "cpu.stat").splitlines())
+    return int(stat.get("nr_periods", 0)) > 0
+
+
 BUSY_THEN_SLEEP = "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; echo > ready; exec sleep 600"
 """Runs on the CPU a little (so CFS counts periods), then says so and sleeps."""
 
@@ -95,6 +101,8 @@ async def test_cgroups_enable_cfs_gives_the_cpus_request_as_quota(start_containe
             assert read(dirs["cpu"], "cpu.max") == f"{quota} 100000"
         if name == "half":  # at 1 ms per 100 ms, "tiny" would take minutes to get there
             await until((config.sandbox / "ready").exists)
+            # The kernel counts a period when its 100 ms timer fires, which can be after "ready".
+            await until(functools.partial(periods_counted, dirs["cpu"]))
         statistics = await isolated.usage(config.container_id)
         assert statistics is not None
         assert (statistics.cpus_limit, statistics.cpus_soft_limit) == (cpus, cpus)
