@@ -31,6 +31,7 @@ from dockyard.discovery import (
     discover,
 )
 from dockyard.flags import FlagSet
+from dockyard.hook_contract import ContractPluginManager, unknown_hooks
 from dockyard.messages import URI, CommandInfo, ContainerID, ResourceStatistics
 
 REQUIRED_HOOKS = {
@@ -47,7 +48,7 @@ class PluginHost:
     """Holds the registered plugins and calls their hooks."""
 
     def __init__(self) -> None:
-        self.pm = pluggy.PluginManager(PROJECT_NAME)
+        self.pm: pluggy.PluginManager = ContractPluginManager(PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
         self.infos: dict[str, PluginInfo] = {}
         self.broken: list[BrokenPlugin] = []
@@ -77,9 +78,10 @@ class PluginHost:
             if missing:
                 raise PluginError(f"does not implement required hook(s): {', '.join(missing)}")
         except (pluggy.PluginValidationError, PluginError) as error:
+            reason = unknown_hooks(self.pm, loaded.plugin) or str(error)
             if self.pm.is_registered(loaded.plugin):
                 self.pm.unregister(loaded.plugin)
-            self.broken.append(BrokenPlugin(info, str(error)))
+            self.broken.append(BrokenPlugin(info, reason))
             return
         self.infos[info.name] = info
         self._callers.clear()

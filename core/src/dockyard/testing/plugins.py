@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import inspect
 from collections.abc import Mapping
 
-from dockyard.discovery import CONTAINERIZERS, FETCHERS, LoadedPlugin, PluginInfo
+from dockyard.discovery import CONTAINERIZERS, FETCHERS, UNKNOWN, LoadedPlugin, PluginInfo
 from dockyard.host import PluginHost
 
 
@@ -24,7 +26,18 @@ def make_host(
     host = PluginHost()
     for group, plugins in ((CONTAINERIZERS, containerizers), (FETCHERS, fetchers or {})):
         for name, plugin in plugins.items():
-            host.register(LoadedPlugin(PluginInfo(name, group, "dockyard.testing", "0"), plugin))
+            host.register(LoadedPlugin(plugin_info(name, group, plugin), plugin))
     if host.broken:
         raise PluginRegistrationError("; ".join(broken.describe() for broken in host.broken))
     return host
+
+
+def plugin_info(name: str, group: str, plugin: object) -> PluginInfo:
+    """What discovery would say of ``plugin``: the distribution that installed its module."""
+    module = plugin.__name__ if inspect.ismodule(plugin) else type(plugin).__module__
+    package = module.partition(".")[0]
+    distributions = importlib.metadata.packages_distributions().get(package, [])
+    if not distributions:
+        return PluginInfo(name, group, UNKNOWN, UNKNOWN, module)
+    distribution = distributions[0]
+    return PluginInfo(name, group, distribution, importlib.metadata.version(distribution), module)
