@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import importlib.metadata
 import inspect
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
+from dockyard.containers import AgentContext
+from dockyard.core_flags import core_flag_set
 from dockyard.discovery import CONTAINERIZERS, FETCHERS, UNKNOWN, LoadedPlugin, PluginInfo
 from dockyard.host import PluginHost
+from dockyard.testing.factories import unique_id
 
 
 class PluginRegistrationError(Exception):
@@ -41,3 +45,26 @@ def plugin_info(name: str, group: str, plugin: object) -> PluginInfo:
         return PluginInfo(name, group, UNKNOWN, UNKNOWN, module)
     distribution = distributions[0]
     return PluginInfo(name, group, distribution, importlib.metadata.version(distribution), module)
+
+
+def agent_context(
+    host: PluginHost,
+    name: str,
+    work_dir: Path,
+    *,
+    flags: Sequence[str] = (),
+    agent_id: str | None = None,
+) -> AgentContext:
+    """What the agent gives plugin ``name``'s ``start``: every registered plugin's flags
+    parsed from ``flags`` (``--work_dir`` is ``work_dir``), its state directory, and an
+    agent id (by default a fresh one, so that parallel tests name their cgroups apart)."""
+    flag_set = core_flag_set()
+    host.add_flags(flag_set)
+    state_dir = work_dir / "meta" / "plugins" / name
+    state_dir.mkdir(parents=True, exist_ok=True)
+    return AgentContext(
+        flags=flag_set.parse([f"--work_dir={work_dir}", *flags], {}),
+        agent_id=agent_id or unique_id("agent"),
+        work_dir=work_dir,
+        state_dir=state_dir,
+    )
