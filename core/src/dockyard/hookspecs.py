@@ -51,7 +51,8 @@ def add_flags(flags: FlagSet) -> None:
     is parsed, so that ``--help`` lists every flag and a flag of a disabled plugin
     is still accepted.
 
-    :param flags: the registry; call ``flags.add(...)`` for each flag.
+    :param flags: the registry; ``flags.declare(...)`` the handles made by
+        :func:`dockyard.flags.define` (or ``flags.add(...)`` each flag, untyped).
     """
 
 
