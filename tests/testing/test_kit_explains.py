@@ -16,6 +16,7 @@ from dockyard.testing import (
     agent_context,
     docker_container_info,
     executor_info,
+    task_info,
 )
 from dockyard.validation import validate_executor, validate_task
 from dockyard_mesos.plugin import MesosContainerizer
@@ -112,6 +113,9 @@ def test_make_container_config_makes_an_executors_container(
     assert config.task_info is None
     with pytest.raises(ValueError, match=r"executor_info\(\.\.\., labels=\.\.\.\)"):
         make_container_config("true", labels={"a": "b"}, executor_info=executor)
+    task = task_info(executor=executor)
+    validate_task(task)
+    assert (task.command, task.executor) == (None, executor)
 
 
 # -- dockyard_host: calling hooks directly ------------------------------------------------

@@ -103,12 +103,15 @@ def task_info(
     labels: Mapping[str, str] | None = None,
     cpus: float = DEFAULT_CPUS,
     mem_mb: float = DEFAULT_MEM_MB,
+    executor: ExecutorInfo | None = None,
 ) -> TaskInfo:
     """A command task; a string ``command`` runs under the shell.
 
     ``task_id`` defaults to a fresh unique id; ``grace_period`` becomes the task's
     KillPolicy; ``labels`` its Labels (the docker plugin copies them onto containers,
-    which lets a test find and remove what it created).
+    which lets a test find and remove what it created). With ``executor`` (see
+    :func:`executor_info`) it is a task of that custom executor instead, and has no
+    command of its own.
     """
     if isinstance(command, str):
         command = command_info(command, environment=environment)
@@ -117,7 +120,8 @@ def task_info(
     return TaskInfo(
         name=name,
         task_id=TaskID(value=task_id or unique_id("task")),
-        command=command,
+        command=None if executor is not None else command,
+        executor=executor,
         container=container,
         resources=resources(cpus, mem_mb),
         kill_policy=kill_policy(grace_period) if grace_period is not None else None,
