@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 from dockyard.containers import LaunchError
+from dockyard.fetch_routing import FetchRouter
 from dockyard.host import PluginHost
 from dockyard.messages import URI
 from dockyard_fetcher import Download, FetchError, SchemeHandler, SourceRequest
@@ -87,7 +88,8 @@ async def test_core_host_runs_the_fetch_hook(tmp_path, sandboxes):
     try:
         (tmp_path / "f").write_text("x")
         config = sandboxes.config(URI(value=str(tmp_path / "f")))
-        assert await host.fetch(host.names("dockyard.fetchers"), config, config.command.uris)
+        router = FetchRouter.from_host(host, host.names("dockyard.fetchers"))
+        await router.fetch(config, config.command.uris)
         assert listing(config.sandbox) == ["f"]
     finally:
         await plugin.stop()
@@ -140,14 +142,14 @@ async def test_fsspec_missing_backend_names_the_package(fetcher, sandboxes):
 async def test_without_fsspec_other_schemes_say_what_to_install(fetcher, sandboxes):
     if importlib.util.find_spec("fsspec") is not None:
         pytest.skip("fsspec is installed")
-    with pytest.raises(LaunchError, match=r"no fetcher handles the scheme 's3://' \(install"):
+    with pytest.raises(LaunchError, match=r"no fetcher handles the URI scheme 's3:' \(install"):
         await fetch(fetcher, sandboxes.config(URI(value="s3://bucket/key")))
 
 
 @needs_fsspec
 async def test_fsspec_does_not_serve_local_files(fetcher, sandboxes, tmp_path):
     (tmp_path / "secret").write_text("x")
-    with pytest.raises(LaunchError, match="no fetcher handles the scheme 'local://'"):
+    with pytest.raises(LaunchError, match="no fetcher handles the URI scheme 'local:'"):
         await fetch(fetcher, sandboxes.config(URI(value=f"local://{tmp_path}/secret")))
 
 

@@ -10,6 +10,7 @@ import pytest
 from dockyard.testing import fixtures
 from dockyard.testing.conformance import (
     BEHAVIOURS,
+    FETCHER_BEHAVIOURS,
     ContainerizerConformance,
     FetcherConformance,
 )
@@ -49,7 +50,8 @@ def kit_names() -> list[str]:
         for name in vars(suite)
         if name.startswith("test_")
     ]
-    return sorted({*dockyard.testing.__all__, *fixture_names, *BEHAVIOURS, *tests})
+    behaviours = {*BEHAVIOURS, *FETCHER_BEHAVIOURS}
+    return sorted({*dockyard.testing.__all__, *fixture_names, *behaviours, *tests})
 
 
 @pytest.mark.parametrize("name", kit_names())

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import importlib.util
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from dockyard_fetcher.errors import FetchError
-from dockyard_fetcher.schemes import ANY_SCHEME, Download, SourceRequest
+from dockyard_fetcher.schemes import ANY_SCHEME, Download, SourceRequest, unhandled
 
 CHUNK = 1 << 20
 
@@ -21,7 +22,11 @@ CHUNK = 1 << 20
 class FsspecFiles:
     """Serves any scheme no other handler claims, if fsspec has a backend for it."""
 
-    schemes = (ANY_SCHEME,)
+    @property
+    def schemes(self) -> tuple[str, ...]:
+        """Every unclaimed scheme, when fsspec is installed (else none: a URI of an unknown
+        scheme then fails in the core, naming what the fetchers take)."""
+        return (ANY_SCHEME,) if importlib.util.find_spec("fsspec") is not None else ()
 
     @asynccontextmanager
     async def open(self, request: SourceRequest) -> AsyncIterator[Download]:
@@ -30,10 +35,7 @@ class FsspecFiles:
         try:
             file, size = await asyncio.to_thread(_open, uri)
         except _Unsupported:
-            raise FetchError(
-                f"no fetcher handles the scheme '{scheme}://' (install a package that adds it, "
-                "e.g. dockyard-fetcher[fsspec] with the scheme's fsspec backend)"
-            ) from None
+            raise FetchError(unhandled(scheme)) from None
         except ImportError as error:  # fsspec names the missing backend: "Install s3fs to ..."
             raise FetchError(str(error)) from None
         except FileNotFoundError:
