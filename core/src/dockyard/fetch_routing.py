@@ -111,7 +111,8 @@ class FetchRouter:
     def candidates(self, scheme: str) -> list[str]:
         """The fetchers that may fetch a URI of ``scheme``, in the order they are asked."""
         named = [claim.name for claim in self.claims if scheme in claim.schemes]
-        return named + [claim.name for claim in self.claims if claim.catch_all]
+        catch_alls = [claim.name for claim in self.claims if claim.catch_all]
+        return list(dict.fromkeys(named + catch_alls))
 
     def available(self) -> str:
         """What the enabled fetchers take, for error messages."""
@@ -176,12 +177,13 @@ class FetchRouter:
                 "(install dockyard-fetcher)"
             )
         scheme = uri_scheme(uri.value)
+        what = "plain paths" if scheme == PLAIN_PATH else f"the URI scheme '{scheme}:'"
         hint = ""
         if scheme != PLAIN_PATH and not uri.value.lstrip()[len(scheme) + 1 :].startswith("//"):
             hint = "; a relative path with ':' in its first segment is written './name:...'"
         return (
-            f"Failed to fetch '{uri.value}': no fetcher takes the URI scheme "
-            f"'{describe_scheme(scheme)}' (the fetchers take {self.available()}){hint}"
+            f"Failed to fetch '{uri.value}': no fetcher takes {what} "
+            f"(the fetchers take {self.available()}){hint}"
         )
 
     def _warn_about_shared_schemes(self) -> None:
