@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -106,6 +107,18 @@ def test_scheme_registry_prefers_explicit_claims():
     assert registry.handler_for("s3") is fallback
     with pytest.raises(FetchError, match="no fetcher handles the URI scheme 's3:'"):
         SchemeRegistry([local]).handler_for("s3")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("fsspec") is None, reason="needs fsspec")
+def test_fsspec_takes_only_the_protocols_it_knows():
+    registry = SchemeRegistry([LocalFiles(), HttpDownloads(), FsspecFiles()])
+    assert registry.claims() == {"", "file", "http", "https", "*"}
+    with pytest.raises(FetchError) as raised:
+        registry.handler_for("urn")
+    assert str(raised.value).startswith(
+        "no fetcher handles the URI scheme 'urn:' (dockyard-fetcher takes plain paths, file:, "
+        "http:, https:, the protocols of fsspec's backends; install a package that adds it"
+    )
 
 
 @given(st.text(alphabet="ab./\\\0 ", max_size=20))

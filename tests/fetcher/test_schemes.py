@@ -104,6 +104,11 @@ async def test_third_party_scheme(custom, sandboxes):
     assert letters.closed
 
 
+async def test_the_plugin_names_the_schemes_of_its_handlers(custom):
+    plugin, _ = custom
+    assert set(plugin.fetch_schemes()) == {"", "file", "http", "https", "letters", "*"}
+
+
 async def test_third_party_error_is_reported(custom, sandboxes):
     plugin, _ = custom
     with pytest.raises(

@@ -68,10 +68,12 @@ class SchemeHandler(Protocol):
         ...
 
 
-def unhandled(scheme: str) -> str:
+def unhandled(scheme: str, served: str = "") -> str:
+    """Why a URI of ``scheme`` cannot be fetched; ``served`` lists what can."""
+    takes = f"dockyard-fetcher takes {served}; " if served else ""
     return (
-        f"no fetcher handles the URI scheme '{scheme}:' (install a package that adds it, "
-        "e.g. dockyard-fetcher[fsspec] with the scheme's fsspec backend)"
+        f"no fetcher handles the URI scheme '{scheme}:' ({takes}install a package that adds "
+        "it, e.g. dockyard-fetcher[fsspec] with the scheme's fsspec backend)"
     )
 
 
@@ -106,12 +108,25 @@ class SchemeRegistry:
         return frozenset(claimed)
 
     def handler_for(self, scheme: str) -> SchemeHandler:
+        """The handler of ``scheme``; a catch-all with a ``knows(scheme)`` method is used
+        only for the schemes it knows, so an unknown one fails before any download."""
         handler = self._by_scheme.get(scheme)
         if handler is not None:
             return handler
+        for fallback in self._fallbacks:
+            knows = getattr(fallback, "knows", None)
+            if knows is None or knows(scheme):
+                return fallback
+        raise FetchError(unhandled(scheme, self.describe()))
+
+    def describe(self) -> str:
+        """What the handlers serve, for messages: ``plain paths, file:, http:, https:``."""
+        claims = self.claims()
+        served = ["plain paths"] if LOCAL in claims else []
+        served += [f"{scheme}:" for scheme in sorted(claims - {ANY_SCHEME, LOCAL})]
         if self._fallbacks:
-            return self._fallbacks[0]
-        raise FetchError(unhandled(scheme))
+            served.append("the protocols of fsspec's backends")
+        return ", ".join(served)
 
     async def close(self) -> None:
         for handler in self.handlers:

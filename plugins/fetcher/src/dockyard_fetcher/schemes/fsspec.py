@@ -28,6 +28,14 @@ class FsspecFiles:
         scheme then fails in the core, naming what the fetchers take)."""
         return (ANY_SCHEME,) if importlib.util.find_spec("fsspec") is not None else ()
 
+    def knows(self, scheme: str) -> bool:
+        """Whether fsspec has (or could import) a backend for ``scheme``; no import here."""
+        try:
+            fsspec: Any = importlib.import_module("fsspec")
+        except ModuleNotFoundError:
+            return False
+        return scheme in fsspec.available_protocols()
+
     @asynccontextmanager
     async def open(self, request: SourceRequest) -> AsyncIterator[Download]:
         uri = request.location.target
