@@ -18,6 +18,7 @@ from tests.testing.inner import QUIET
 pytest_plugins = ["pytester"]
 
 REFERENCE = Path(__file__).parents[2] / "docs" / "testing-plugins.md"
+TUTORIAL = Path(__file__).parents[2] / "docs" / "writing-a-plugin.md"
 needs_dockyard_fetcher = pytest.mark.skipif(
     importlib.util.find_spec("dockyard_fetcher") is None, reason="dockyard-fetcher not installed"
 )
@@ -104,12 +105,11 @@ class TestDataUriFetcher(FetcherConformance):
         return ["data:text/plain;base64,not*base64", "data:no-comma", " data:;base64,QQ"]
 
 
-def documented_s3_example() -> str:
-    """The ``FetcherConformance`` example of docs/testing-plugins.md, verbatim."""
-    match = re.search(
-        r"<!-- conformance example: s3 -->\n```python\n(.*?)```", REFERENCE.read_text(), re.S
-    )
-    assert match, "docs/testing-plugins.md lost its s3 conformance example"
+def documented_example(document: Path, name: str) -> str:
+    """A ``FetcherConformance`` example of the docs, verbatim."""
+    marker = f"<!-- conformance example: {name} -->"
+    match = re.search(re.escape(marker) + r"\n```python\n(.*?)```", document.read_text(), re.S)
+    assert match, f"{document.name} lost its {name} conformance example"
     return match[1]
 
 
@@ -134,7 +134,16 @@ def test_the_documented_s3_example_passes(
     """The docs' ``s3`` (a scheme handler of dockyard-fetcher) against an S3 stand-in."""
     install_plugins(SAMPLE_FETCHERS)
     pytester.makeconftest(S3_CONFTEST)
-    pytester.makepyfile(test_s3=documented_s3_example())
+    pytester.makepyfile(test_s3=documented_example(REFERENCE, "s3"))
+    result = pytester.runpytest(*QUIET)
+    result.assert_outcomes(passed=8)
+
+
+def test_the_tutorial_data_fetcher_example_passes(
+    pytester: pytest.Pytester, install_plugins: Callable[[Path], None]
+) -> None:
+    install_plugins(SAMPLE_FETCHERS)
+    pytester.makepyfile(test_data=documented_example(TUTORIAL, "data"))
     result = pytester.runpytest(*QUIET)
     result.assert_outcomes(passed=8)
 

@@ -42,6 +42,14 @@ def test_tutorial_file_matches_the_example(path: str, body: str) -> None:
     assert body == (EXAMPLE / path).read_text(), f"docs and {path} differ: update both"
 
 
+SAMPLE_BLOCK = re.compile(r"<!-- sample: (?P<path>\S+) -->\n```\w*\n(?P<body>.*?)```\n", re.DOTALL)
+
+
+def test_the_tutorial_fetcher_is_the_tested_sample() -> None:
+    (shown,) = SAMPLE_BLOCK.finditer(TUTORIAL.read_text())
+    assert shown["body"] == (ROOT / shown["path"]).read_text(), "update the docs and the sample"
+
+
 def kit_names() -> list[str]:
     fixture_names = [name for name in vars(fixtures) if name.startswith(("dockyard_", "make_"))]
     tests = [
