@@ -137,6 +137,14 @@ async def test_fsspec_missing_object(fetcher, sandboxes):
 
 
 @needs_fsspec
+async def test_fsspec_fetches_data_uris_when_no_fetcher_names_them(fetcher, sandboxes):
+    """data: URIs route to the catch-all: fsspec's data backend (RFC 2397)."""
+    config = sandboxes.config(URI(value="data:text/plain;base64,aGkK", output_file="x"))
+    await fetch(fetcher, config)
+    assert (config.sandbox / "x").read_bytes() == b"hi\n"
+
+
+@needs_fsspec
 async def test_fsspec_missing_backend_names_the_package(fetcher, sandboxes):
     if importlib.util.find_spec("s3fs") is not None:
         pytest.skip("s3fs is installed")

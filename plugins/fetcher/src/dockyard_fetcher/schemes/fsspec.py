@@ -76,10 +76,12 @@ def _open(uri: str) -> tuple[Any, int | None]:
     if "file" in fs.protocol or "local" in fs.protocol:
         # Local paths go through the local handler, which honours the task user.
         raise _Unsupported
-    if fs.isdir(path):
+    # The whole URI where it is one URL: some backends need the protocol (data: does)
+    target = path if "::" in uri else uri
+    if fs.isdir(target):
         raise IsADirectoryError(f"not a file: {uri}")
-    size = fs.size(path)
-    return fs.open(path, "rb"), size
+    size = fs.size(target)
+    return fs.open(target, "rb"), size
 
 
 async def _read(file: Any) -> AsyncIterator[bytes]:
