@@ -1,12 +1,12 @@
 """The plugin manager, with one typed method per hook (tox's facade pattern).
 
-Containerizer hooks are called on a single named plugin; fetch hooks on the
-fetcher plugins. Nothing outside this module calls ``pm.hook`` directly.
+Every hook is called on a single named plugin; which fetcher fetches which URI is
+decided in :mod:`dockyard.fetch_routing`. Nothing outside this module calls ``pm.hook`` directly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -158,18 +158,19 @@ class PluginHost:
         )
         return result
 
-    async def fetch(
-        self, fetchers: Iterable[str], config: ContainerConfig, uris: Sequence[URI]
-    ) -> bool:
-        """Run the first fetcher that takes the job; False if none does."""
-        for name in fetchers:
-            job: Awaitable[None] | None = self._call_one(
-                name, "fetch", None, config=config, uris=uris
-            )
-            if job is not None:
-                await job
-                return True
-        return False
+    def fetch_schemes(self, name: str) -> Collection[str]:
+        """The schemes a fetcher takes; ``"*"`` (all) for one without the hook."""
+        if not self.implements(name, "fetch_schemes"):
+            return ("*",)
+        schemes: Collection[str] = self._call_one(name, "fetch_schemes", ())
+        return schemes
+
+    def fetch(
+        self, name: str, config: ContainerConfig, uris: Sequence[URI]
+    ) -> Awaitable[None] | None:
+        """One fetcher's job for ``uris``, or None if it declines them."""
+        job: Awaitable[None] | None = self._call_one(name, "fetch", None, config=config, uris=uris)
+        return job
 
     async def prepare(self, name: str, config: ContainerConfig) -> None:
         """Await ``name``'s ``prepare``, if it has one."""
