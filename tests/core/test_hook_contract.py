@@ -5,15 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import dockyard_mesos.plugin
 import pytest
 from dockyard import hookimpl
 from dockyard.containers import ContainerConfig, Support
-from dockyard.discovery import CONTAINERIZERS, LoadedPlugin, PluginInfo
+from dockyard.discovery import CONTAINERIZERS, FETCHERS, LoadedPlugin, PluginInfo
 from dockyard.host import PluginHost
+from dockyard.messages import URI
 from dockyard.testing import PluginRegistrationError, make_host
 
 from ..broken_plugins.dockyard_misdeclared import Complete, MetricTypo, SyncLaunch
@@ -64,6 +65,26 @@ class FarOff(Complete):
 
 def test_an_unknown_hook_with_no_close_name_has_no_suggestion() -> None:
     assert broken_reason(FarOff()) == "unknown hook 'teleport'"
+
+
+class AsyncFetcher:
+    @hookimpl
+    async def fetch(self, config: ContainerConfig, uris: Sequence[URI]) -> None: ...
+
+
+class DecliningFetcher:
+    @hookimpl
+    def fetch(self, config: ContainerConfig, uris: Sequence[URI]) -> Awaitable[None] | None:
+        return None
+
+
+@pytest.mark.parametrize("fetcher", [AsyncFetcher(), DecliningFetcher()])
+def test_a_hook_that_may_return_none_or_an_awaitable_takes_either_def(fetcher: object) -> None:
+    """``fetch`` may return None: an ``async def`` always fetches, a ``def`` may decline."""
+    host = PluginHost()
+    host.register(LoadedPlugin(PluginInfo("f", FETCHERS, "x", "1"), fetcher))
+    assert host.broken == []
+    assert host.names(FETCHERS) == ["f"]
 
 
 class WrongArgument(Complete):

@@ -26,26 +26,47 @@ class ContractPluginManager(pluggy.PluginManager):
         super()._verify_hook(hook, hookimpl)
         if hook.spec is None or hookimpl.hookwrapper or hookimpl.wrapper:
             return
-        awaited = is_awaited(hook.spec.function)
+        kind = result_kind(hook.spec.function)
+        if kind == "either":
+            return
+        awaited = kind == "awaited"
         if awaited != inspect.iscoroutinefunction(hookimpl.function):
             raise pluggy.PluginValidationError(
                 hookimpl.plugin, coroutine_mismatch(hook.name, awaited)
             )
 
 
-def is_awaited(spec: object) -> bool:
-    """Whether the core awaits the hook: its spec returns ``Awaitable[...]``, not a union
-    such as ``Awaitable[None] | None`` (whose result the core may find to be None)."""
+ResultKind = typing.Literal["awaited", "either", "plain"]
+
+
+def result_kind(spec: object) -> ResultKind:
+    """How the core uses the hook's result: awaits it (``Awaitable[...]``), uses it as is,
+    or either (a union such as ``Awaitable[None] | None``: an ``async def`` always
+    answers, a plain ``def`` may return None or an awaitable)."""
     annotation = getattr(spec, "__annotations__", {}).get("return")
     if isinstance(annotation, str):  # postponed annotations, as in dockyard.hookspecs
-        node = ast.parse(annotation, mode="eval").body
-        if not isinstance(node, ast.Subscript):
-            return False
-        name = node.value
-        return (isinstance(name, ast.Name) and name.id == "Awaitable") or (
-            isinstance(name, ast.Attribute) and name.attr == "Awaitable"
-        )
-    return typing.get_origin(annotation) is collections.abc.Awaitable
+        return _kind_of_node(ast.parse(annotation, mode="eval").body)
+    if typing.get_origin(annotation) is collections.abc.Awaitable:
+        return "awaited"
+    arguments = typing.get_args(annotation)
+    if any(typing.get_origin(argument) is collections.abc.Awaitable for argument in arguments):
+        return "either"
+    return "plain"
+
+
+def _kind_of_node(node: ast.expr) -> ResultKind:
+    if isinstance(node, ast.Subscript) and _is_awaitable_name(node.value):
+        return "awaited"
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        sides = (_kind_of_node(node.left), _kind_of_node(node.right))
+        return "either" if any(side != "plain" for side in sides) else "plain"
+    return "plain"
+
+
+def _is_awaitable_name(node: ast.expr) -> bool:
+    return (isinstance(node, ast.Name) and node.id == "Awaitable") or (
+        isinstance(node, ast.Attribute) and node.attr == "Awaitable"
+    )
 
 
 def coroutine_mismatch(hook: str, awaited: bool) -> str:
