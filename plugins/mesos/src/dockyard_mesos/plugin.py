@@ -43,6 +43,7 @@ from dockyard.messages import (
 from dockyard_mesos import cgroups, command, isolation, usage
 from dockyard_mesos.client import SupervisorClient, SupervisorError
 from dockyard_mesos.command import inside_task
+from dockyard_mesos.images import settings as images_settings
 from dockyard_mesos.protocol import SpawnSpec, TaskRecord
 from dockyard_mesos.termination import termination
 
@@ -99,6 +100,7 @@ class MesosContainerizer:
             "posix makes each task a child subreaper of the supervisor. Default: linux "
             "where it works, else posix.",
         )
+        images_settings.declare(flags)
 
     @hookimpl
     async def start(self, context: AgentContext) -> None:
