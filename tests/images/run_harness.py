@@ -6,10 +6,9 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from dockyard_mesos.image_containers import RunnableImage
 
 BUSYBOX = Path("/bin/busybox")
 APPLETS = (
@@ -53,14 +52,19 @@ class LayerSource:
         self.images[image.reference] = image
         return image
 
-    async def get(self, reference: str, *, force_pull: bool = False) -> LayeredImage:
+    async def get(
+        self,
+        reference: str,
+        *,
+        force_pull: bool = False,
+        progress: Callable[[str], None] | None = None,
+        holder: str | None = None,
+    ) -> LayeredImage:
         if reference not in self.images:
             raise LookupError(f"Failed to pull image '{reference}': not found")
+        if holder is not None:
+            self.held[holder] = reference
         return self.images[reference]
-
-    async def hold(self, container_id: str, image: RunnableImage) -> None:
-        assert isinstance(image, LayeredImage)
-        self.held[container_id] = image.reference
 
     async def release(self, container_id: str) -> None:
         self.held.pop(container_id, None)

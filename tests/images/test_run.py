@@ -83,8 +83,8 @@ async def start(
     isolation = next((flag for flag in flags if flag.startswith("--isolation=")), IMAGE_FLAGS[1])
     others = [flag for flag in flags if flag != isolation]
     mesos = MesosContainerizer()
-    await mesos.start(make_context(work_dir, agent_id, IMAGE_FLAGS[0], isolation, *others))
     mesos.images = source
+    await mesos.start(make_context(work_dir, agent_id, IMAGE_FLAGS[0], isolation, *others))
     return mesos
 
 

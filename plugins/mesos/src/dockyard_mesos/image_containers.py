@@ -19,6 +19,7 @@ import os
 import posixpath
 import shutil
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -49,8 +50,14 @@ class RunnableImage(Protocol):
 class ImageSource(Protocol):
     """Where images come from: ``dockyard_mesos.images.ImageStore``."""
 
-    async def get(self, reference: str, *, force_pull: bool = False) -> RunnableImage: ...
-    async def hold(self, container_id: str, image: RunnableImage) -> None: ...
+    async def get(
+        self,
+        reference: str,
+        *,
+        force_pull: bool = False,
+        progress: Callable[[str], None] | None = None,
+        holder: str | None = None,
+    ) -> RunnableImage: ...
     async def release(self, container_id: str) -> None: ...
 
 

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
@@ -29,7 +29,7 @@ from dockyard.containers import (
     Support,
     Termination,
 )
-from dockyard.flags import FlagSet
+from dockyard.flags import FlagError, FlagSet
 from dockyard.messages import (
     CommandInfo,
     ContainerID,
@@ -49,6 +49,8 @@ from dockyard_mesos.image_containers import (
     ImageSource,
     remove_runtime_cgroups,
 )
+from dockyard_mesos.images import ImageError, ImageStore
+from dockyard_mesos.images import settings as images_settings
 from dockyard_mesos.protocol import SpawnSpec, TaskRecord
 from dockyard_mesos.termination import termination
 
@@ -89,7 +91,10 @@ class MesosContainerizer:
         self._image_providers: tuple[str, ...] | None = None
         self._image_runtime: ImageRuntime | None = None
         self.images: ImageSource | None = None
-        """Where container images come from (``--image_providers``)."""
+        """Where container images come from: the store ``--image_providers`` opens, unless
+        one was given before ``start``."""
+        self._own_store: ImageStore | None = None
+        self._progress: list[Callable[[str], None]] = []
 
     # -- start-up and shut-down ----------------------------------------------------------
 
@@ -112,6 +117,7 @@ class MesosContainerizer:
             "where it works, else posix.",
         )
         image_flags.add_flags(flags)
+        images_settings.declare(flags)
 
     @hookimpl
     async def start(self, context: AgentContext) -> None:
@@ -127,6 +133,8 @@ class MesosContainerizer:
         self._image_providers = context.flags.get("image_providers")
         if self._image_providers:
             self._image_runtime = self._start_images(context)
+            if self.images is None:
+                self.images = self._own_store = await _open_store(context)
         client = SupervisorClient(context.state_dir, self._on_exit)
         try:
             await client.connect()
@@ -185,6 +193,17 @@ class MesosContainerizer:
             cgroups.remove(self._hierarchy.at(self._cgroups_root).paths())
         if self._image_runtime is not None:  # the runtime's, in the other hierarchies
             remove_runtime_cgroups(self._cgroups_root)
+        if self._own_store is not None:
+            await self._own_store.close()
+            self._own_store = self.images = None
+
+    @hookimpl
+    def watch_progress(self, report: Callable[[str], None]) -> None:
+        self._progress.append(report)
+
+    def _report_progress(self, line: str) -> None:
+        for report in self._progress:
+            report(line)
 
     # -- launch path ---------------------------------------------------------------------
 
@@ -236,8 +255,12 @@ class MesosContainerizer:
             refusal = image_flags.refusal(self._image_providers, self._isolation)
             self._fail_launch(key, container, refusal or "no image store")
         try:
-            image = await self.images.get(reference.name, force_pull=not reference.cached)
-            await self.images.hold(key, image)
+            image = await self.images.get(
+                reference.name,
+                force_pull=not reference.cached,
+                progress=self._report_progress,
+                holder=key,
+            )
             cgroups_path = "/" + str(self._cgroups_root / key)
             await self._image_runtime.prepare(key, config, image, cgroups_path)
         except Exception as error:  # the store's errors, LaunchError, OSError: all fail it
@@ -495,6 +518,18 @@ class MesosContainerizer:
         if self._client is None:
             raise SupervisorError("the mesos containerizer is not started")
         return self._client
+
+
+async def _open_store(context: AgentContext) -> ImageStore:
+    try:
+        settings = images_settings.StoreSettings.from_flags(context.flags, context.work_dir)
+        store = ImageStore.from_settings(settings)
+        await store.start()
+    except (FlagError, ImageError) as error:
+        raise StartupError(
+            f"The mesos containerizer cannot open its image store: {error}"
+        ) from error
+    return store
 
 
 def _image_of(config: ContainerConfig) -> DockerImageRef | None:
