@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,3 +114,9 @@ def mounts_below(path: Path) -> list[str]:
     with open("/proc/self/mountinfo") as mountinfo:
         points = [line.split()[4] for line in mountinfo]
     return [point for point in points if point.startswith(prefix)]
+
+
+def unmount_below(path: Path) -> None:
+    """Detach what a failed test left mounted (a root file system of a killed agent)."""
+    for point in sorted(mounts_below(path), reverse=True):
+        subprocess.run(["umount", "-l", point], check=False, capture_output=True)

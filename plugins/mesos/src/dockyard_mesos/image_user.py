@@ -1,5 +1,6 @@
 """Who a task runs as inside its image: ``user[:group]`` names resolved in the image's own
-``/etc/passwd`` and ``/etc/group`` (not the host's), numbers taken as they are.
+``/etc/passwd`` and ``/etc/group`` (not the host's), numbers taken as they are; ``root``
+is uid 0 even in an image without ``/etc/passwd`` (a framework's default user).
 
 Both files belong to the image, which anyone can build: they are read without following
 any link (a link to a host file would otherwise be read as root), and only their first
@@ -41,6 +42,8 @@ def resolve(rootfs: Path, spec: str | None) -> ImageUser:
         name = named[0] if named is not None else None
     else:
         found = next((e for e in passwd if e[0] == user), None)
+        if found is None and user == "root":  # uid 0 whatever the image says (or lacks)
+            found = ["root", "x", "0", "0"]
         if found is None or not (found[2].isdigit() and found[3].isdigit()):
             raise LaunchError(f"Failed to find user '{user}' in the image's /etc/passwd")
         uid, gid, name = int(found[2]), int(found[3]), user
