@@ -375,3 +375,22 @@ def _environment(**variables: str) -> Environment:
     return Environment(
         variables=[EnvironmentVariable(name=k, value=v) for k, v in variables.items()]
     )
+
+
+async def test_a_rootfs_whose_container_never_started_is_removed_on_recovery(
+    work_dir, agent_id, source
+):
+    first = await start(work_dir, agent_id, source)
+    config = make_config(work_dir, "prepared", shell("true"), container_info=in_image("busybox"))
+    await first.prepare(config)  # the agent dies here, before launch
+    assert mounts_below(work_dir) != [] or (containers_dir(work_dir) / "prepared").is_dir()
+    await first.stop()
+    second = await start(work_dir, agent_id, source)
+    try:
+        recovered = await second.recover([])
+    finally:
+        await second.stop()
+    assert recovered == []
+    assert list(containers_dir(work_dir).iterdir()) == []
+    assert mounts_below(work_dir) == []
+    assert source.held == {}

@@ -72,6 +72,8 @@ class _Container:
     record: TaskRecord | None = field(default=None, repr=False)
     spec: SpawnSpec | None = field(default=None, repr=False)
     """How the task was started (environment included): commands run inside it alike."""
+    in_image: bool = False
+    """Runs (or was being prepared to run) in a container image."""
     removal: asyncio.Task[None] | None = None
     """An image container's root file system being removed; it ends once that is done."""
 
@@ -251,6 +253,7 @@ class MesosContainerizer:
         """Get the image (pulled if need be) and build the container's root file system."""
         reference = _image_of(config)
         assert reference is not None
+        container.in_image = True  # from now on its end removes what it got of the image
         if self._image_runtime is None or self.images is None:
             refusal = image_flags.refusal(self._image_providers, self._isolation)
             self._fail_launch(key, container, refusal or "no image store")
@@ -344,7 +347,7 @@ class MesosContainerizer:
         """Resolve a container's waiters; an image container's once its rootfs is gone."""
         if container.termination.done() or container.removal is not None:
             return
-        if self._image_runtime is None or not self._image_runtime.owns(key):
+        if self._image_runtime is None or not container.in_image:
             container.termination.set_result(ending)
             return
         container.removal = asyncio.create_task(
@@ -425,9 +428,8 @@ class MesosContainerizer:
         container = self._containers.get(str(container_id))
         if container is None or container.spec is None or container.termination.done():
             return None
-        key = str(container_id)
-        if self._image_runtime is not None and self._image_runtime.owns(key):
-            executable, argv = self._image_runtime.exec_argv(key, command)
+        if self._image_runtime is not None and container.in_image:
+            executable, argv = self._image_runtime.exec_argv(str(container_id), command)
             spec = replace(container.spec, executable=executable, argv=argv)
         else:
             spec = inside_task(container.spec, command)
@@ -496,6 +498,7 @@ class MesosContainerizer:
             if saved_allocation is None
             else isolation.Allocation(**saved_allocation),
             grace_period=recovered.config.kill_grace_period,
+            in_image=self._image_runtime is not None and self._image_runtime.owns(key),
         )
         if saved_cgroups is not None:
             container.cgroups = cgroups.TaskCgroups.from_json(saved_cgroups)
