@@ -162,7 +162,12 @@ class ImageRuntime:
         return self._runtime, [*self._runtime_prefix(log_file), "exec", *env, key, *argv]
 
     async def remove(self, key: str) -> None:
-        """Delete the runtime's state and the root file system of an ended container."""
+        """Delete the runtime's state and the root file system of an ended container (at
+        once: neither needs the other)."""
+        await asyncio.gather(self._delete_state(key), self._remove_rootfs(key))
+
+    async def _delete_state(self, key: str) -> None:
+        """``runc delete``: its state, and the cgroups it made in the other hierarchies."""
         process = await asyncio.create_subprocess_exec(
             self._runtime,
             "--root",
@@ -174,6 +179,8 @@ class ImageRuntime:
             stderr=asyncio.subprocess.DEVNULL,
         )
         await process.wait()
+
+    async def _remove_rootfs(self, key: str) -> None:
         try:
             await asyncio.to_thread(provisioner.remove_rootfs, self._directory(key))
         except (OSError, provisioner.ProvisionError) as error:
