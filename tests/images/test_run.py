@@ -33,6 +33,7 @@ from dockyard.messages import (
     VolumeMode,
 )
 from dockyard_mesos.plugin import MesosContainerizer
+from dockyard_mesos.provisioner import ProvisionError, choose_backend, provision
 
 from tests.images.run_harness import (
     IMAGE_FLAGS,
@@ -46,6 +47,7 @@ from tests.images.run_harness import (
     overlay_whiteout,
 )
 from tests.mesos.harness import STATE, clean_up, make_config, make_context, shell, until
+from tests.small_disk import small_disk
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="running images needs root")
 
@@ -394,3 +396,79 @@ async def test_a_rootfs_whose_container_never_started_is_removed_on_recovery(
     assert list(containers_dir(work_dir).iterdir()) == []
     assert mounts_below(work_dir) == []
     assert source.held == {}
+
+
+# -- hostile images and inputs, full disks -----------------------------------------------
+
+
+async def test_the_copy_backend_never_writes_through_a_link_a_lower_layer_left(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    lower = tmp_path / "lower"
+    lower.mkdir()
+    (lower / "etc").symlink_to(outside)  # a link out of the root file system...
+    upper = files_layer(tmp_path / "upper", {"etc/planted": "x", "etc/.wh.victim": ""})
+    (outside / "victim").write_text("must survive\n")
+    container = tmp_path / "container"
+    container.mkdir()
+    rootfs = await provision("copy", container, [lower, upper])  # ...that a directory replaces
+    assert sorted(os.listdir(outside)) == ["victim"]
+    assert (rootfs / "etc").is_dir()
+    assert not (rootfs / "etc").is_symlink()
+    assert (rootfs / "etc" / "planted").read_text() == "x"
+
+
+async def test_an_image_whose_passwd_is_a_link_fails_without_reading_it(
+    mesos, work_dir, source, tmp_path
+):
+    linked = tmp_path / "linked"
+    (linked / "etc").mkdir(parents=True)
+    (linked / "etc" / "passwd").symlink_to("/etc/passwd")  # the host's, if followed
+    source.add(LayeredImage("linked-passwd", (source.images["busybox"].layers[0], linked)))
+    with pytest.raises(LaunchError, match="Failed to read the image's /etc/passwd"):
+        await run(mesos, work_dir, shell("true"), "linked-passwd", user="root")
+
+
+async def test_a_relative_volume_through_a_link_may_not_leave_the_sandbox(mesos, work_dir):
+    volume = Volume(mode=VolumeMode.RO, container_path="/escaped", host_path="fetched")
+    info = in_image("busybox", volumes=[volume])
+    config = make_config(work_dir, "linked-volume", shell("true"), container_info=info)
+    (config.sandbox / "fetched").symlink_to("/etc")  # as an archive fetched into it could
+    with pytest.raises(LaunchError, match="Volume host_path 'fetched' leaves the sandbox"):
+        await mesos.prepare(config)
+
+
+def test_overlay_asked_for_where_it_cannot_mount_refuses_and_auto_falls_back(tmp_path):
+    unusable = tmp_path / "file"
+    unusable.write_text("not a directory")
+    with pytest.raises(ProvisionError, match="--image_provisioner_backend=overlay"):
+        choose_backend("overlay", unusable)
+    assert choose_backend(None, unusable) == "copy"
+    assert choose_backend("copy", unusable) == "copy"
+
+
+async def test_a_full_disk_fails_the_launch_and_leaves_nothing_behind(
+    agent_id, source, base_layer, tmp_path
+):
+    big = tmp_path / "big"
+    (big / "data").mkdir(parents=True)
+    (big / "data" / "blob").write_bytes(os.urandom(24 << 20))
+    source.add(LayeredImage("too-big", (base_layer, big)))
+    with small_disk(tmp_path / "disk", 16) as disk:
+        work_dir = disk / "work"
+        work_dir.mkdir()
+        mesos = await start(work_dir, agent_id, source, "--image_provisioner_backend=copy")
+        try:
+            info = in_image("too-big")
+            config = make_config(work_dir, "too-big", shell("true"), container_info=info)
+            with pytest.raises(LaunchError, match="No space left on device"):
+                await mesos.prepare(config)
+            termination = await mesos.wait(config.container_id)
+            assert termination is not None
+            assert termination.reason is Reason.REASON_CONTAINER_LAUNCH_FAILED
+            assert list(containers_dir(work_dir).iterdir()) == []
+            fits, _ = await run(mesos, work_dir, shell("echo fits"))  # the space is back
+            assert await finished(mesos, fits) == "fits\n"
+        finally:
+            await mesos.stop()
+            clean_up(work_dir, agent_id)

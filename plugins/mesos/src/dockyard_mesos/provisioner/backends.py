@@ -149,9 +149,7 @@ def _apply_layer(layer: Path, rootfs: Path) -> None:
                 deleted = whiteouts.deleted_name(name, status)
                 if deleted is not None:
                     _delete(target / deleted)
-            elif _kind(target / name) not in (None, _kind_of(status)) or (
-                stat.S_ISDIR(status.st_mode) and os.path.islink(target / name)
-            ):
+            elif _kind(target / name) not in (None, _kind_of(status)):  # a link is no dir
                 _delete(target / name)
     result = subprocess.run(
         ["cp", "-a", "--remove-destination", f"{layer}/.", f"{rootfs}/"],
