@@ -13,6 +13,7 @@ from dockyard_mesos.images import ImageStore
 
 from tests.docker.registry import Registry, start_registry
 from tests.images import oci
+from tests.images.proxy import RegistryProxy
 
 
 @pytest.fixture(scope="session")
@@ -52,6 +53,35 @@ def open_store(directory: Path, registry: Registry, **options: object) -> ImageS
 @pytest.fixture
 async def store(tmp_path: Path, image_registry: Registry) -> AsyncIterator[ImageStore]:
     opened = open_store(tmp_path / "store", image_registry)
+    await opened.start()
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+async def proxy(image_registry: Registry) -> AsyncIterator[RegistryProxy]:
+    running = await RegistryProxy(image_registry).start()
+    try:
+        yield running
+    finally:
+        await running.close()
+
+
+def proxy_credentials(registry: Registry, proxy: RegistryProxy) -> dict[str, object]:
+    """A docker config with the registry's credentials filed under the proxy's address."""
+    auths: dict[str, object] = registry.config_json()["auths"]  # type: ignore[assignment]
+    return {"auths": {proxy.address: auths[registry.address]}}
+
+
+@pytest.fixture
+async def proxied_store(
+    tmp_path: Path, image_registry: Registry, proxy: RegistryProxy
+) -> AsyncIterator[ImageStore]:
+    """A store whose credentials are the registry's, reaching it through ``proxy``."""
+    config = proxy_credentials(image_registry, proxy)
+    opened = open_store(tmp_path / "store", image_registry, docker_config=config)
     await opened.start()
     try:
         yield opened

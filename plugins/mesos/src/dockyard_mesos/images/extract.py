@@ -21,6 +21,7 @@ import os
 import shutil
 import stat
 import tarfile
+import threading
 from pathlib import Path
 from typing import IO
 
@@ -42,9 +43,15 @@ CHECK_EVERY = 32 << 20
 COPY_BUFFER = 1 << 20
 
 
-def extract_layer(blob: Path, gzipped: bool, destination: Path, name: str) -> None:
+class Cancelled(Exception):
+    """The unpacking was stopped from outside (its pull was cancelled)."""
+
+
+def extract_layer(
+    blob: Path, gzipped: bool, destination: Path, name: str, stop: threading.Event
+) -> None:
     """Unpack ``blob`` into the new directory ``destination``; ``name`` (the image and the
-    layer) goes into every error."""
+    layer) goes into every error. Setting ``stop`` ends it early with :class:`Cancelled`."""
     destination.mkdir()
     destination.chmod(0o755)
     root = os.open(destination, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -53,6 +60,8 @@ def extract_layer(blob: Path, gzipped: bool, destination: Path, name: str) -> No
     try:
         with tarfile.open(blob, mode="r|gz" if gzipped else "r|") as archive:
             for member in archive:
+                if stop.is_set():
+                    raise Cancelled(name)
                 _extract_member(archive, member, root, name, budget, directories)
         for path, member in reversed(directories):  # children first changed their times
             _set_directory_times(root, path, member)

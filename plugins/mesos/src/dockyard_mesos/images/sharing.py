@@ -40,6 +40,7 @@ class Shared(Generic[T]):
             if running.waiters == 0 and not running.task.done():
                 self._running.pop(key, None)  # a later caller starts afresh
                 running.task.cancel()
+                await asyncio.gather(running.task, return_exceptions=True)  # cleaned up
 
     def _ended(self, key: Hashable, running: _Running[T], task: asyncio.Task[T]) -> None:
         if self._running.get(key) is running:

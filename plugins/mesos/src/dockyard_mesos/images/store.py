@@ -23,9 +23,10 @@ import json
 import logging
 import os
 import shutil
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -237,13 +238,11 @@ class ImageStore:
             for layer in manifest.layers:
                 progress = self._layer_progress.setdefault(layer.digest, LayerProgress(layer.size))
                 tracker.watch(progress)
-            await asyncio.gather(
-                *(
-                    self._layer_jobs.run(
-                        layer.digest, functools.partial(self._fetch_layer, reference, layer)
-                    )
-                    for layer in manifest.layers
+            await _all_or_none(
+                self._layer_jobs.run(
+                    layer.digest, functools.partial(self._fetch_layer, reference, layer)
                 )
+                for layer in manifest.layers
             )
             stored = state.StoredImage(digest, tuple(layers), config, time.time())
             async with self._index_lock:
@@ -308,13 +307,8 @@ class ImageStore:
             gzipped = layer.media_type in manifests.GZIP_LAYERS
             name = extract.layer_name(str(reference), layer.digest)
             async with self._unpacks:
-                try:
-                    await asyncio.to_thread(extract.extract_layer, blob, gzipped, staging, name)
-                    await asyncio.to_thread(_rename_into_place, staging, target)
-                except BaseException:
-                    await asyncio.to_thread(shutil.rmtree, staging, True)
-                    raise
-            blob.unlink(missing_ok=True)
+                await _unpack(blob, gzipped, staging, target, name)
+            await asyncio.to_thread(blob.unlink, True)
         finally:
             if not progress.watchers:
                 self._layer_progress.pop(layer.digest, None)
@@ -425,6 +419,39 @@ def _image_config(name: str, body: bytes) -> ImageConfig:
         raise UnsupportedImage(
             f"Failed to pull image '{name}': bad image config: {error}"
         ) from None
+
+
+async def _all_or_none(jobs: Iterable[Coroutine[Any, Any, None]]) -> None:
+    """Await every job; the first failure cancels the rest (after they have stopped) and is
+    raised as it is, not wrapped in an exception group."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            for job in jobs:
+                group.create_task(job)
+    except BaseExceptionGroup as failed:
+        first = failed.exceptions[0]
+        if isinstance(first, BaseExceptionGroup):
+            raise first.exceptions[0] from None
+        raise first from None
+
+
+async def _unpack(blob: Path, gzipped: bool, staging: Path, target: Path, name: str) -> None:
+    """Unpack in a thread into ``staging``, then rename it to ``target``. Cancelled, it
+    stops the thread and waits for it before removing what it wrote."""
+    stop = threading.Event()
+
+    def work() -> None:
+        extract.extract_layer(blob, gzipped, staging, name, stop)
+        _rename_into_place(staging, target)
+
+    running = asyncio.ensure_future(asyncio.to_thread(work))
+    try:
+        await asyncio.shield(running)
+    except BaseException:
+        stop.set()
+        await asyncio.gather(running, return_exceptions=True)
+        await asyncio.to_thread(shutil.rmtree, staging, True)
+        raise
 
 
 def _rename_into_place(staging: Path, target: Path) -> None:
