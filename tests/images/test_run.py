@@ -45,6 +45,7 @@ from tests.images.run_harness import (
     mounts_below,
     overlay_opaque,
     overlay_whiteout,
+    unmount_below,
 )
 from tests.mesos.harness import STATE, clean_up, make_config, make_context, shell, until
 from tests.small_disk import small_disk
@@ -65,6 +66,7 @@ def work_dir(tmp_path: Path, agent_id: str) -> Iterator[Path]:
     work.mkdir()
     yield work
     clean_up(work, agent_id)
+    unmount_below(work)  # what a failed test left
 
 
 @pytest.fixture(scope="module")
