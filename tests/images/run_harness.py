@@ -71,7 +71,7 @@ class LayerSource:
         self.held.pop(container_id, None)
 
 
-def busybox_layer(directory: Path) -> Path:
+def busybox_layer_dir(directory: Path) -> Path:
     """A root file system with busybox-static, its applets and an ``app`` user."""
     (directory / "bin").mkdir(parents=True)
     shutil.copy2(BUSYBOX, directory / "bin" / "busybox")

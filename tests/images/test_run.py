@@ -5,6 +5,7 @@ no registry and no Docker daemon is involved."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import uuid
@@ -35,12 +36,13 @@ from dockyard.messages import (
 from dockyard_mesos.plugin import MesosContainerizer
 from dockyard_mesos.provisioner import ProvisionError, choose_backend, provision
 
+from tests.images import oci
 from tests.images.run_harness import (
     IMAGE_FLAGS,
     Config,
     LayeredImage,
     LayerSource,
-    busybox_layer,
+    busybox_layer_dir,
     files_layer,
     mounts_below,
     overlay_opaque,
@@ -71,7 +73,7 @@ def work_dir(tmp_path: Path, agent_id: str) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def base_layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return busybox_layer(tmp_path_factory.mktemp("layers") / "busybox")
+    return busybox_layer_dir(tmp_path_factory.mktemp("layers") / "busybox")
 
 
 @pytest.fixture
@@ -474,3 +476,27 @@ async def test_a_full_disk_fails_the_launch_and_leaves_nothing_behind(
         finally:
             await mesos.stop()
             clean_up(work_dir, agent_id)
+
+
+async def test_the_plugin_pulls_through_its_own_store_and_reports_progress(
+    work_dir, agent_id, image_registry, push, busybox_layer
+):
+    reference = push(oci.image([busybox_layer], {"Cmd": ["echo", "pulled"]}))
+    mesos = MesosContainerizer()
+    await mesos.start(
+        make_context(
+            work_dir,
+            agent_id,
+            *IMAGE_FLAGS,
+            f"--docker_registry=http://{image_registry.address}",
+            f"--docker_config={json.dumps(image_registry.config_json())}",
+        )
+    )
+    lines: list[str] = []
+    mesos.watch_progress(lines.append)
+    try:
+        config, _ = await run(mesos, work_dir, CommandInfo(shell=False), reference)
+        assert await finished(mesos, config) == "pulled\n"
+    finally:
+        await mesos.stop()
+    assert any(reference.split("/", 1)[1].split(":")[0] in line for line in lines), lines
