@@ -14,7 +14,7 @@ from pathlib import Path
 BUSYBOX = Path("/bin/busybox")
 APPLETS = (
     "sh", "echo", "cat", "ls", "sleep", "id", "env", "pwd", "test", "touch", "mkdir",
-    "hostname", "dd", "true", "false", "rm", "readlink",
+    "hostname", "dd", "true", "false", "rm", "readlink", "mknod", "mount",
 )  # fmt: skip
 PASSWD = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n"
 GROUP = "root:x:0:\napp:x:1000:\nextra:x:2000:app\n"

@@ -500,3 +500,12 @@ async def test_the_plugin_pulls_through_its_own_store_and_reports_progress(
     finally:
         await mesos.stop()
     assert any(reference.split("/", 1)[1].split(":")[0] in line for line in lines), lines
+
+
+async def test_a_root_task_can_neither_make_devices_nor_mount(mesos, work_dir):
+    script = (
+        "mknod /tmp/disk b 8 0 2>/dev/null || echo no-mknod; "
+        "mount -t tmpfs none /tmp 2>/dev/null || echo no-mount; id -u"
+    )
+    config, _ = await run(mesos, work_dir, shell(script))
+    assert await finished(mesos, config) == "no-mknod\nno-mount\n0\n"
