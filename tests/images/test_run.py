@@ -509,3 +509,15 @@ async def test_a_root_task_can_neither_make_devices_nor_mount(mesos, work_dir):
     )
     config, _ = await run(mesos, work_dir, shell(script))
     assert await finished(mesos, config) == "no-mknod\nno-mount\n0\n"
+
+
+async def test_a_command_missing_from_the_image_fails_as_a_launch_failure(mesos, work_dir):
+    config, _ = await run(mesos, work_dir, CommandInfo(shell=False, value="/no/such/program"))
+    termination = await mesos.wait(config.container_id)
+    assert termination is not None
+    assert termination.state is TaskState.TASK_FAILED
+    assert termination.reason is Reason.REASON_CONTAINER_LAUNCH_FAILED
+    assert termination.message is not None
+    assert termination.message.startswith("Failed to launch container: ")
+    assert "/no/such/program" in termination.message
+    assert list(containers_dir(work_dir).iterdir()) == []

@@ -36,6 +36,9 @@ RUNTIME = "runc"
 DEFAULT_SANDBOX_DIRECTORY = "/mnt/mesos/sandbox"
 BUNDLE_CONFIG = "config.json"
 RUNTIME_LOG = "runc.log"
+RUN_FAILED = "runc run failed: "
+"""How runc's log names an error that kept it from starting the container."""
+LOG_TAIL = 64 * 1024
 
 
 class RunnableImage(Protocol):
@@ -186,11 +189,38 @@ class ImageRuntime:
         except (OSError, provisioner.ProvisionError) as error:
             log.error("container %s: cannot remove its root file system: %s", key, error)
 
+    def start_failure(self, key: str) -> str | None:
+        """Why runc could not start an ended container (an executable missing from the
+        image...), from its log; None if it started it."""
+        try:
+            with open(self._directory(key) / RUNTIME_LOG, "rb") as log_file:
+                log_file.seek(max(0, os.fstat(log_file.fileno()).st_size - LOG_TAIL))
+                lines = log_file.read().decode(errors="replace").splitlines()
+        except FileNotFoundError:
+            return None
+        for line in reversed(lines):
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            message = entry.get("msg") if isinstance(entry, dict) else None
+            if isinstance(message, str) and message.startswith(RUN_FAILED):
+                return message.removeprefix(RUN_FAILED)
+        return None
+
     def _directory(self, key: str) -> Path:
         return self._containers / key
 
     def _runtime_prefix(self, log_file: Path) -> list[str]:
-        return [self._runtime, "--root", str(self._runtime_state), "--log", str(log_file)]
+        return [
+            self._runtime,
+            "--root",
+            str(self._runtime_state),
+            "--log",
+            str(log_file),
+            "--log-format",
+            "json",
+        ]
 
     def _environment(self, config: ContainerConfig, image: RuntimeConfig) -> dict[str, str]:
         """Mesos's order: the default PATH, the image's Env, then the agent's and the task's

@@ -361,6 +361,14 @@ class MesosContainerizer:
     ) -> None:
         try:
             assert self._image_runtime is not None
+            failure = self._image_runtime.start_failure(key)
+            if failure is not None and container.record is not None:
+                ending = Termination(
+                    status=ending.status,
+                    state=TaskState.TASK_FAILED,
+                    reason=Reason.REASON_CONTAINER_LAUNCH_FAILED,
+                    message=f"Failed to launch container: {failure}",
+                )
             await self._image_runtime.remove(key)
             if self.images is not None:
                 await self.images.release(key)
