@@ -137,8 +137,6 @@ class MesosContainerizer:
         self._image_providers = context.flags.get("image_providers")
         if self._image_providers:
             self._image_runtime = self._start_images(context)
-            if self.images is None:
-                self.images = self._own_store = await _open_store(context)
         client = SupervisorClient(context.state_dir, self._on_exit)
         try:
             await client.connect()
@@ -146,6 +144,8 @@ class MesosContainerizer:
             message = f"The mesos containerizer cannot start its supervisor: {error}"
             raise StartupError(message) from error
         self._client = client
+        if self._image_runtime is not None and self.images is None:
+            self.images = self._own_store = await _open_store(context)
 
     def _start_images(self, context: AgentContext) -> ImageRuntime:
         missing = self._isolation.missing_for_images()
@@ -246,23 +246,22 @@ class MesosContainerizer:
                 )
             except cgroups.CgroupError as error:
                 self._fail_launch(key, container, str(error))
-        if _image_of(config) is not None:
-            await self._prepare_image(key, config, container)
+        image = _image_of(config)
+        if image is not None:
+            await self._prepare_image(key, config, container, *image)
 
     async def _prepare_image(
-        self, key: str, config: ContainerConfig, container: _Container
+        self, key: str, config: ContainerConfig, container: _Container, name: str, cached: bool
     ) -> None:
         """Get the image (pulled if need be) and build the container's root file system."""
-        reference = _image_of(config)
-        assert reference is not None
         container.in_image = True  # from now on its end removes what it got of the image
         if self._image_runtime is None or self.images is None:
             refusal = image_flags.refusal(self._image_providers, self._isolation)
             self._fail_launch(key, container, refusal or "no image store")
         try:
             image = await self.images.get(
-                reference.name,
-                force_pull=not reference.cached,
+                name,
+                force_pull=not cached,
                 progress=self._report_progress,
                 holder=key,
             )
@@ -305,7 +304,7 @@ class MesosContainerizer:
 
     def _spawn_spec(self, key: str, config: ContainerConfig, container: _Container) -> SpawnSpec:
         output = config.output_or_sandbox()
-        if self._image_runtime is not None and self._image_runtime.owns(key):
+        if self._image_runtime is not None and container.in_image:
             # the runtime, as root: the task's user and environment are in its bundle
             executable, argv = self._image_runtime.run_argv(key)
             env, user = {"PATH": command.DEFAULT_PATH}, None
@@ -545,19 +544,14 @@ async def _open_store(context: AgentContext) -> ImageStore:
     return store
 
 
-def _image_of(config: ContainerConfig) -> DockerImageRef | None:
-    """The image a container runs in, if any (``supports`` refused every other kind)."""
+def _image_of(config: ContainerConfig) -> tuple[str, bool] | None:
+    """The Docker image a container runs in and whether a cached copy will do (``supports``
+    refused other kinds), or None."""
     info = config.container_info
     image = info.mesos.image if info is not None and info.mesos is not None else None
     if image is None or image.docker is None:
         return None
-    return DockerImageRef(image.docker.name, image.cached)
-
-
-@dataclass(frozen=True)
-class DockerImageRef:
-    name: str
-    cached: bool
+    return image.docker.name, image.cached
 
 
 def _launch_of(record: TaskRecord, handle: dict[str, Any]) -> bool:
