@@ -126,7 +126,7 @@ class ImageRuntime:
         process = oci_bundle.ProcessSpec(
             argv=launch_argv(config.command, image.config),
             env=self._environment(config, image.config),
-            cwd=image.config.working_dir or self._sandbox_directory,
+            cwd=posixpath.join("/", image.config.working_dir or self._sandbox_directory),
             uid=user.uid,
             gid=user.gid,
             additional_gids=user.additional_gids,
