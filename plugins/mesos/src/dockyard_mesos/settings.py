@@ -12,7 +12,9 @@ ISOLATION = define(
     default=isolation.DEFAULT,
     help="Isolators of the mesos containerizer: posix/cpu,posix/mem measure usage "
     "only; cgroups/cpu,cgroups/mem put each task in cgroups (v1 or v2) limited to "
-    "its cpus and mem (falls back to posix where cgroups are unavailable).",
+    "its cpus and mem (falls back to posix where cgroups are unavailable); "
+    "filesystem/linux,docker/runtime run tasks in container images "
+    "(with --image_providers).",
 )
 LAUNCHER = define(
     "launcher",
