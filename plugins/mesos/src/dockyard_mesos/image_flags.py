@@ -4,10 +4,9 @@
 
 from __future__ import annotations
 
-from dockyard.flags import FlagKind, choice, define
+from dockyard.flags import FlagKind
 
 from dockyard_mesos.isolation import Isolation
-from dockyard_mesos.provisioner import BACKENDS
 
 PROVIDERS = ("docker",)
 
@@ -26,22 +25,6 @@ IMAGE_PROVIDERS: FlagKind[tuple[str, ...]] = FlagKind(
     value_type=tuple,
     parse=_parse_providers,
     render=",".join,
-)
-
-
-IMAGE_PROVIDER_FLAG = define(
-    "image_providers",
-    IMAGE_PROVIDERS,
-    help="Image types the mesos containerizer runs tasks in: docker (pulled from a "
-    "registry, no Docker daemon). Needs --isolation to include "
-    "filesystem/linux,docker/runtime, and an agent running as root.",
-)
-PROVISIONER_BACKEND = define(
-    "image_provisioner_backend",
-    choice(*BACKENDS),
-    help="How a container's root file system is built from its image's layers: overlay "
-    "(mounted, nothing copied) or copy. Default: overlay where the kernel mounts it, "
-    "else copy.",
 )
 
 

@@ -103,8 +103,12 @@ class MesosContainerizer:
 
     @hookimpl
     def add_flags(self, flags: FlagSet) -> None:
-        flags.declare(settings.ISOLATION, settings.LAUNCHER)
-        flags.declare(image_flags.IMAGE_PROVIDER_FLAG, image_flags.PROVISIONER_BACKEND)
+        flags.declare(
+            settings.ISOLATION,
+            settings.LAUNCHER,
+            settings.IMAGE_PROVIDERS_FLAG,
+            settings.PROVISIONER_BACKEND,
+        )
         images_settings.declare(flags)
 
     @hookimpl
@@ -119,7 +123,7 @@ class MesosContainerizer:
         self._hierarchy = self._find_cgroups()
         context.state_dir.mkdir(parents=True, exist_ok=True)
         context.state_dir.chmod(0o700)  # holds the socket that spawns tasks as any user
-        self._image_providers = image_flags.IMAGE_PROVIDER_FLAG.get(context.flags)
+        self._image_providers = settings.IMAGE_PROVIDERS_FLAG.get(context.flags)
         if self._image_providers:
             self._image_runtime = self._start_images(context)
         client = SupervisorClient(context.state_dir, self._on_exit)
@@ -141,7 +145,7 @@ class MesosContainerizer:
             )
         return ImageRuntime.start(
             context.state_dir,
-            image_flags.PROVISIONER_BACKEND.get(context.flags),
+            settings.PROVISIONER_BACKEND.get(context.flags),
             context.flags.get("sandbox_directory") or DEFAULT_SANDBOX_DIRECTORY,
         )
 
