@@ -28,7 +28,9 @@ UI_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-cache",
+    # no-store also keeps the page out of the back/forward cache, which would otherwise
+    # hold its event stream open: a browser allows only six connections to an agent.
+    "Cache-Control": "no-store",
 }
 CONTENT_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
 

@@ -59,14 +59,13 @@ function snakeCase(type) {
   return type.toLowerCase();
 }
 
-function callInit(type, body, signal) {
+function callInit(type, body) {
   const call = { type };
   if (body !== undefined) call[snakeCase(type)] = body;
   return {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify(call),
-    signal,
   };
 }
 
@@ -84,9 +83,9 @@ export async function getJSON(path, parameters = {}) {
   return response.json();
 }
 
-/** `SUBSCRIBE`: calls `onEvent` with each event until the stream ends or `signal` aborts. */
-export async function subscribe(onEvent, signal) {
-  const response = await request("/api/v1", callInit("SUBSCRIBE", undefined, signal));
+/** `SUBSCRIBE`: calls `onEvent` with each event until the stream ends. */
+export async function subscribe(onEvent) {
+  const response = await request("/api/v1", callInit("SUBSCRIBE"));
   const reader = response.body.getReader();
   const records = new RecordIOReader();
   for (;;) {

@@ -53,8 +53,9 @@ async function show() {
     if (link.dataset.page === name) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
-  leave();
   const page = await loadPage(name);
+  if (signingIn) return; // a 401 came while the page's code loaded
+  leave();
   leave = page.render(main, new URLSearchParams(query || "")) || (() => {});
   document.title = `dockyard: ${name}`;
   signOutButton.hidden = !signedIn();

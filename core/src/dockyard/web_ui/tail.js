@@ -1,7 +1,9 @@
 // Following a sandbox file as a task writes it, by offset: only its end is ever read, so a
 // 100 MB file costs no more than a small one. The logrotate logger renames a full `stdout`
-// to `stdout.1` and starts a new `stdout`: a rotation shows as a new `stdout.1`, whose rest
-// is read before the new file from its start.
+// to `stdout.1` (shifting `stdout.1` to `stdout.2`...) and starts a new `stdout`. Each look
+// lists the folder once: when `stdout.1` is not the file it was, the old `stdout.1` is
+// found again by its size and mtime further down, which says how many rotations happened;
+// the rest of the file being read and the files rotated since are read before the new one.
 
 import { getJSON } from "./api.js";
 
@@ -20,16 +22,20 @@ function bytesOf(data, asked) {
   return data.includes("\uFFFD") ? asked : encoder.encode(data).length;
 }
 
+function signatureOf(rotated) {
+  const newest = rotated.get(1);
+  return newest ? newest.signature : null;
+}
+
 export class Tail {
   /** `output` gets text to append, `notice` a remark on what was skipped or rotated. */
   constructor(path, { output, notice, error }) {
     this.path = path;
-    this.rotatedPath = `${path}.1`;
     this.output = output;
     this.notice = notice;
     this.error = error;
     this.position = 0;
-    this.rotated = null;
+    this.newest = null;
     this.timer = null;
     this.stopped = false;
     this.following = false;
@@ -40,23 +46,26 @@ export class Tail {
     return answer.data;
   }
 
-  /** Sizes of the file and signature of its rotated twin, from one listing. */
+  /** The file's size, and its rotated files (`<path>.<n>` -> {size, signature}). */
   async look() {
     const entries = await getJSON("/files/browse", { path: parentOf(this.path) });
-    const file = entries.find((entry) => entry.path === this.path);
-    const rotated = entries.find((entry) => entry.path === this.rotatedPath);
-    return {
-      size: file ? file.size : null,
-      rotated: rotated ? `${rotated.size}:${rotated.mtime}` : null,
-      rotatedSize: rotated ? rotated.size : 0,
-    };
+    let size = null;
+    const rotated = new Map();
+    for (const entry of entries) {
+      if (entry.path === this.path) size = entry.size;
+      const suffix = entry.path.startsWith(`${this.path}.`) ? entry.path.slice(this.path.length + 1) : "";
+      if (/^[1-9][0-9]{0,5}$/.test(suffix)) {
+        rotated.set(Number(suffix), { size: entry.size, signature: `${entry.size}:${entry.mtime}` });
+      }
+    }
+    return { size, rotated };
   }
 
   /** Show the file's last bytes, then follow it if asked. */
   async start(follow) {
     const { size, rotated } = await this.look();
     if (size === null) throw new Error(`'${this.path}' does not exist`);
-    this.rotated = rotated;
+    this.newest = signatureOf(rotated);
     const from = Math.max(0, size - FIRST_BYTES);
     if (from > 0) this.notice(`… showing the last ${FIRST_BYTES / 1024} KiB of ${size} bytes`);
     await this.copy(this.path, from, size);
@@ -89,15 +98,12 @@ export class Tail {
   }
 
   async step() {
-    const { size, rotated, rotatedSize } = await this.look();
-    if (rotated !== this.rotated) {
-      this.rotated = rotated;
-      if (rotated !== null) {
-        // The file we were reading is now `<name>.1`: finish it, then start the new one.
-        if (rotatedSize >= this.position) await this.copy(this.rotatedPath, this.position, rotatedSize);
-        this.notice(`… ${this.path.split("/").pop()} was rotated`);
-        this.position = 0;
-      }
+    const { size, rotated } = await this.look();
+    const newest = signatureOf(rotated);
+    if (newest !== this.newest) {
+      await this.catchUpRotated(rotated);
+      this.newest = newest;
+      this.position = 0;
     }
     if (size === null) return;
     if (size < this.position) {
@@ -105,6 +111,27 @@ export class Tail {
       this.position = 0;
     }
     await this.copy(this.path, this.position, size);
+  }
+
+  /** The rest of the file being read (now `<path>.<n>`), then the files rotated after it. */
+  async catchUpRotated(rotated) {
+    let count = rotated.size;
+    if (this.newest !== null) {
+      const before = [...rotated].find(([, file]) => file.signature === this.newest);
+      if (before) count = before[0] - 1;
+    }
+    const name = this.path.split("/").pop();
+    const oldest = rotated.get(count);
+    if (oldest && oldest.size >= this.position) {
+      await this.copy(`${this.path}.${count}`, this.position, oldest.size);
+    } else {
+      this.notice(`… some of ${name} was rotated away before it could be shown`);
+    }
+    for (let index = count - 1; index >= 1; index -= 1) {
+      const file = rotated.get(index);
+      if (file) await this.copy(`${this.path}.${index}`, 0, file.size);
+    }
+    this.notice(`… ${name} was rotated`);
   }
 
   /** Append bytes [from, to) of `path`, skipping ahead when far behind. */
