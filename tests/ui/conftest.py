@@ -131,7 +131,8 @@ class UiAgent:
             if task["task_id"]["value"] == task_id
         ]
         assert found, f"no task {task_id}"
-        return found[0]
+        task: dict[str, Any] = found[0]
+        return task
 
 
 def run_agent(
@@ -197,7 +198,7 @@ class Page:
     def state_of(self, task_id: str, state: str) -> WebElement:
         """The task's row once it shows ``state`` (e.g. RUNNING)."""
         selector = f'#tasks-table tr[data-task-id="{css_string(task_id)}"]'
-        return self.until(
+        row: WebElement = self.until(
             lambda d: next(
                 (
                     row
@@ -208,6 +209,7 @@ class Page:
             ),
             f"task {task_id} in state {state}",
         )
+        return row
 
     def screenshot(self, name: str) -> None:
         if SCREENSHOTS:
@@ -217,7 +219,7 @@ class Page:
     def severe_console_messages(self) -> list[str]:
         return [
             entry["message"]
-            for entry in self.driver.get_log("browser")
+            for entry in self.driver.get_log("browser")  # type: ignore[no-untyped-call]
             if entry["level"] == "SEVERE" and "401" not in entry["message"]
         ]
 
@@ -227,7 +229,7 @@ def css_string(text: str) -> str:
 
 
 @pytest.fixture
-def page(browser: webdriver.Chrome, agent: UiAgent) -> Iterator[Page]:
+def page(browser: webdriver.Chrome, agent: UiAgent) -> Page:
     browser.set_window_size(*WINDOW)
-    browser.get_log("browser")  # forget what earlier tests logged
-    yield Page(browser, agent)
+    browser.get_log("browser")  # type: ignore[no-untyped-call]  # forget earlier tests' log
+    return Page(browser, agent)

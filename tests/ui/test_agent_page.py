@@ -7,9 +7,8 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from selenium.webdriver.common.by import By
-
 from dockyard import __version__
+from selenium.webdriver.common.by import By
 
 from .conftest import Page, UiAgent, run_agent
 
@@ -23,7 +22,8 @@ def test_the_agent_page_shows_health_version_plugins_metrics_and_flags(
 
     plugins = page.element("#plugins-table")
     mesos = plugins.find_element(By.XPATH, ".//tr[th='mesos']")
-    assert "yes" in mesos.text and "launch" in mesos.text, "enabled, with its hooks"
+    assert "yes" in mesos.text, "enabled"
+    assert "launch" in mesos.text, "with its hooks"
     broken = page.element("#broken-plugins-table").find_element(By.XPATH, ".//tr[th='broken']")
     assert "dockyard-broken 0.1" in broken.text
     assert "dockyard_broken_module_that_does_not_exist" in broken.text, "the reason"
@@ -48,9 +48,10 @@ def test_get_plugins_lists_plugins_and_broken_ones(agent: UiAgent) -> None:
     assert plugins["mesos"]["enabled"] is True
     assert plugins["mesos"]["group"] == "dockyard.containerizers"
     assert "launch" in plugins["mesos"]["hooks"]
-    assert plugins["logrotate"]["enabled"] is True and plugins["sandbox"]["enabled"] is False
+    assert plugins["logrotate"]["enabled"] is True
+    assert plugins["sandbox"]["enabled"] is False
     (broken,) = answer["get_plugins"]["broken"]
-    assert broken["name"] == "broken" and broken["distribution"] == "dockyard-broken"
+    assert (broken["name"], broken["distribution"]) == ("broken", "dockyard-broken")
     assert "dockyard_broken_module_that_does_not_exist" in broken["error"]
 
 

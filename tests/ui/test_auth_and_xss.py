@@ -53,7 +53,9 @@ def test_with_authentication_on_the_page_asks_and_then_works(
     task_id = secured_agent.launch("sleep 600")
     row = page.state_of(task_id, "RUNNING")
     row.find_element(By.XPATH, ".//button[text()='Kill']").click()
-    page.element("dialog#confirm[open]").find_element(By.XPATH, ".//button[text()='Kill task']").click()
+    page.element("dialog#confirm[open]").find_element(
+        By.XPATH, ".//button[text()='Kill task']"
+    ).click()
     page.state_of(task_id, "KILLED")
 
     page.driver.find_element(By.LINK_TEXT, "Agent").click()

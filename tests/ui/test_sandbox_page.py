@@ -57,7 +57,10 @@ def test_a_tasks_sandbox_is_browsed_read_and_its_stdout_followed(
 
 
 def test_following_stdout_continues_across_rotations(page: Page, agent: UiAgent) -> None:
-    command = f"{lines_command(1, 30)}; until [ -e go ]; do sleep 0.05; done; {lines_command(31, 100)}; sleep 600"
+    command = (
+        f"{lines_command(1, 30)}; until [ -e go ]; do sleep 0.05; done; "
+        f"{lines_command(31, 100)}; sleep 600"
+    )
     task_id = agent.launch(command, environment=ROTATE_AT_4KB)
     page.open("tasks")
     page.state_of(task_id, "RUNNING")
@@ -109,7 +112,9 @@ def test_a_file_is_downloaded_from_the_page_as_its_raw_bytes(
     page.open(f"sandbox?path={sandbox}")
     page.element('#files-table button[aria-label="Download data.bin"]').click()
     saved = tmp_path / "data.bin"
-    page.until(lambda d: saved.exists() and saved.read_bytes() == b"A\0\xff<b>bold</b>", "the download")
+    page.until(
+        lambda d: saved.exists() and saved.read_bytes() == b"A\0\xff<b>bold</b>", "the download"
+    )
 
 
 def test_files_download_is_confined_and_never_rendered(page: Page, agent: UiAgent) -> None:

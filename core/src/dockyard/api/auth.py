@@ -43,7 +43,13 @@ READ_CALLS = frozenset(
 )
 """Calls that read the agent's state, each the counterpart of a Mesos read-only endpoint."""
 
-READ_ONLY_ROUTES = ("/files/browse", "/files/read", "/files/download", "/metrics", "/metrics/snapshot")
+READ_ONLY_ROUTES = (
+    "/files/browse",
+    "/files/read",
+    "/files/download",
+    "/metrics",
+    "/metrics/snapshot",
+)
 OPERATOR_ROUTE = "/api/v1"
 
 

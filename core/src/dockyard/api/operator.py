@@ -16,10 +16,10 @@ from aiohttp import web
 from dockyard import __version__
 from dockyard.agent import TaskConflictError, TaskNotFoundError
 from dockyard.api import views
-from dockyard.api.plugins import get_plugins
 from dockyard.api.auth import authenticated, call_needs_credentials, unauthorized
 from dockyard.api.body import json_body
 from dockyard.api.keys import AGENT, FLAGS, KILLS
+from dockyard.api.plugins import get_plugins
 from dockyard.api.subscribe import subscribe
 from dockyard.containers import LaunchError
 from dockyard.dispatcher import KillUnsupportedError, NotSupportedError

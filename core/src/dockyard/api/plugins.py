@@ -46,6 +46,4 @@ async def get_plugins(request: web.Request, call: Call) -> web.Response:
         for each in host.broken
     ]
     answer = GetPluginsResponse(plugins=plugins, broken=broken)
-    return web.json_response(
-        dump(Response(type=ResponseType.GET_PLUGINS, get_plugins=answer))
-    )
+    return web.json_response(dump(Response(type=ResponseType.GET_PLUGINS, get_plugins=answer)))

@@ -62,9 +62,7 @@ def serve(request: web.Request, name: str) -> web.Response:
         raise web.HTTPNotFound(text=f"No UI file named '{name}'")
     body, content_type = found
     charset = "utf-8" if content_type.startswith("text/") else None
-    return web.Response(
-        body=body, content_type=content_type, charset=charset, headers=UI_HEADERS
-    )
+    return web.Response(body=body, content_type=content_type, charset=charset, headers=UI_HEADERS)
 
 
 async def index(request: web.Request) -> web.Response:
