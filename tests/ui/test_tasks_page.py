@@ -20,7 +20,8 @@ def test_a_launched_task_appears_and_changes_state_live(page: Page, agent: UiAge
     task_id = agent.launch(f"echo started; {WAIT_FOR_GO}; echo finishing", name="web server")
     row = page.state_of(task_id, "RUNNING")
     assert "web server" in row.text
-    assert "mesos" in row.text, "the containerizer that runs it"
+    containerizer = row.find_element(By.CSS_SELECTOR, "td[data-label=Containerizer]")
+    page.until(lambda d: containerizer.text == "mesos", "the containerizer that runs it")
     sandbox = Path(agent.task(task_id)["sandbox_directory"])
     (sandbox / "go").touch()
     row = page.state_of(task_id, "FINISHED")

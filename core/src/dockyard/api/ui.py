@@ -28,8 +28,7 @@ UI_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
-    # no-store also keeps the page out of the back/forward cache, which would otherwise
-    # hold its event stream open: a browser allows only six connections to an agent.
+    # Always the running agent's own files: an upgraded agent never meets a cached module.
     "Cache-Control": "no-store",
 }
 CONTENT_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}

@@ -59,13 +59,14 @@ function snakeCase(type) {
   return type.toLowerCase();
 }
 
-function callInit(type, body) {
+function callInit(type, body, signal) {
   const call = { type };
   if (body !== undefined) call[snakeCase(type)] = body;
   return {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify(call),
+    signal,
   };
 }
 
@@ -84,8 +85,8 @@ export async function getJSON(path, parameters = {}) {
 }
 
 /** `SUBSCRIBE`: calls `onEvent` with each event until the stream ends. */
-export async function subscribe(onEvent) {
-  const response = await request("/api/v1", callInit("SUBSCRIBE"));
+export async function subscribe(onEvent, signal) {
+  const response = await request("/api/v1", callInit("SUBSCRIBE", undefined, signal));
   const reader = response.body.getReader();
   const records = new RecordIOReader();
   for (;;) {

@@ -15,6 +15,7 @@ export const connection = { state: "connecting", message: "" };
 const listeners = new Set();
 let scheduled = false;
 let refreshing = null;
+let refreshAgain = false;
 const RETRY_SECONDS = [1, 2, 4, 8, 15];
 
 /** Call `listener` (batched, once per frame) whenever tasks or the connection change. */
@@ -55,7 +56,11 @@ function replaceAll(getTasks) {
 
 /** Fill in what the stream does not carry (name, sandbox, containerizer): one GET_TASKS. */
 function refresh() {
-  if (refreshing) return;
+  if (refreshing) {
+    refreshAgain = true; // the answer in flight may predate this update
+    return;
+  }
+  refreshAgain = false;
   refreshing = call("GET_TASKS")
     .then((answer) => {
       for (const key of ["launched_tasks", "completed_tasks"]) {
@@ -74,6 +79,7 @@ function refresh() {
     .catch(() => {})
     .finally(() => {
       refreshing = null;
+      if (refreshAgain) refresh();
     });
 }
 
@@ -100,14 +106,20 @@ function onEvent(event) {
 
 /** Follow the agent for the page's lifetime, subscribing again whenever a stream ends. */
 export async function follow() {
+  // Leaving the page ends its stream: a browser may keep a page it leaves in its
+  // back/forward cache, stream and all, and it allows only six connections to an agent.
+  // A page shown again from that cache subscribes anew below.
+  let current = new AbortController();
+  window.addEventListener("pagehide", () => current.abort());
   let attempt = 0;
   for (;;) {
+    current = new AbortController();
     try {
       setConnection("connecting");
       await subscribe((event) => {
         attempt = 0;
         onEvent(event);
-      });
+      }, current.signal);
       setConnection("ended", "the agent ended the event stream");
     } catch (error) {
       if (error.status === 401) {
