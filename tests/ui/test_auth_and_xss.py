@@ -99,3 +99,13 @@ def test_hostile_task_ids_names_and_file_names_are_shown_as_text(
     page.until(lambda d: HOSTILE_NAME in d.find_element(By.ID, "file-view").text, "the output")
     assert page.driver.find_elements(By.CSS_SELECTOR, "main img, main script") == []
     assert page.driver.execute_script("return window.xss") is None
+
+
+def test_the_ui_adds_no_unauthenticated_way_in(secured_agent: UiAgent) -> None:
+    anonymous = UiAgent(secured_agent.url, secured_agent.work_dir)
+    assert anonymous.request("/")[0] == 200, "the page itself holds nothing"
+    assert anonymous.request("/api/v1", {"type": "GET_PLUGINS"})[0] == 401
+    sandboxes = secured_agent.work_dir / "slaves"
+    assert anonymous.request(f"/files/download?path={sandboxes}/x")[0] == 401
+    assert secured_agent.request(f"/files/download?path={sandboxes}/x")[0] == 404
+    assert secured_agent.call({"type": "GET_PLUGINS"})["get_plugins"]["broken"]

@@ -57,9 +57,11 @@ def test_a_tasks_sandbox_is_browsed_read_and_its_stdout_followed(
 
 
 def test_following_stdout_continues_across_rotations(page: Page, agent: UiAgent) -> None:
+    """One rotation, then two between the page's reads: every line once, in order."""
     command = (
         f"{lines_command(1, 30)}; until [ -e go ]; do sleep 0.05; done; "
-        f"{lines_command(31, 100)}; sleep 600"
+        f"{lines_command(31, 50)}; until [ -e go2 ]; do sleep 0.05; done; "
+        f"{lines_command(51, 130)}; sleep 600"
     )
     task_id = agent.launch(command, environment=ROTATE_AT_4KB)
     page.open("tasks")
@@ -68,9 +70,12 @@ def test_following_stdout_continues_across_rotations(page: Page, agent: UiAgent)
     page.open(f"sandbox?path={sandbox}&file=stdout")
     until_shown(page, lines(30, 30).decode())
     (sandbox / "go").touch()
-    until_shown(page, lines(100, 100).decode())
-    assert (sandbox / "stdout.2").exists(), "the task's output was rotated twice"
-    assert shown_output(page) == lines(1, 100).decode(), "every line once, in order"
+    until_shown(page, lines(50, 50).decode())
+    assert (sandbox / "stdout.1").exists(), "rotated once"
+    (sandbox / "go2").touch()
+    until_shown(page, lines(130, 130).decode())
+    assert (sandbox / "stdout.3").exists(), "rotated twice more"
+    assert shown_output(page) == lines(1, 130).decode(), "every line once, in order"
     assert "stdout was rotated" in page.element("#file-view").text
 
 
