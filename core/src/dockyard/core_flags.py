@@ -133,6 +133,13 @@ def core_flag_set(command: str | None = None) -> FlagSet:
         "operator API), the calls that change state and those that read it.",
     )
     flags.add(
+        "web_ui",
+        BOOL,
+        default=True,
+        help="Serve the web UI at / (tasks, sandboxes, agent); --no-web_ui turns it off. "
+        "It uses the API with the same authentication.",
+    )
+    flags.add(
         "authenticate_http_executors",
         BOOL,
         default=True,
