@@ -85,30 +85,35 @@ def disk_use(directory: Path) -> int:
 async def soak(count: int) -> tuple[list[Sample], int, dict[str, float], float]:
     """The samples, the tasks that finished, the agent's metrics at the end, and seconds."""
     samples: list[Sample] = []
-    async with running_agent(*FLAGS) as agent, aiohttp.ClientSession() as session:
+    no_limit = aiohttp.ClientTimeout(total=None)  # the stream lasts as long as the run
+    async with (
+        running_agent(*FLAGS) as agent,
+        aiohttp.ClientSession(timeout=no_limit) as session,
+    ):
+        gate = asyncio.Semaphore(IN_FLIGHT)
+        ended = finished = 0
+        started = time.monotonic()
+
+        async def launch() -> None:
+            for n in range(count):
+                await gate.acquire()
+                status = await call(session, agent.url, task_call(f"soak-{n}", COMMAND))
+                if status != 202:
+                    raise RuntimeError(f"launch of soak-{n} answered {status}")
+
+        async def sample() -> None:
+            while True:
+                disk = await asyncio.to_thread(disk_use, agent.work_dir)
+                at = time.monotonic() - started
+                samples.append(Sample(at, ended, disk, agent.rss_bytes()))
+                await asyncio.sleep(SAMPLE_EVERY)
+
+        stream = await session.post(f"{agent.url}/api/v1", json={"type": "SUBSCRIBE"})
+        helpers = [asyncio.create_task(launch()), asyncio.create_task(sample())]
         try:
-            stream = await session.post(f"{agent.url}/api/v1", json={"type": "SUBSCRIBE"})
-            gate = asyncio.Semaphore(IN_FLIGHT)
-            ended = finished = 0
-            started = time.monotonic()
-
-            async def launch() -> None:
-                for n in range(count):
-                    await gate.acquire()
-                    status = await call(session, agent.url, task_call(f"soak-{n}", COMMAND))
-                    if status != 202:
-                        raise RuntimeError(f"launch of soak-{n} answered {status}")
-
-            async def sample() -> None:
-                while True:
-                    disk = await asyncio.to_thread(disk_use, agent.work_dir)
-                    at = time.monotonic() - started
-                    samples.append(Sample(at, ended, disk, agent.rss_bytes()))
-                    await asyncio.sleep(SAMPLE_EVERY)
-
-            launching = asyncio.create_task(launch())
-            sampling = asyncio.create_task(sample())
             async for event in events(stream):
+                if helpers[0].done() and helpers[0].exception() is not None:
+                    raise RuntimeError("launching failed") from helpers[0].exception()
                 if event["type"] != "TASK_UPDATED":
                     continue
                 state = event["task_updated"]["status"]["state"]
@@ -119,11 +124,12 @@ async def soak(count: int) -> tuple[list[Sample], int, dict[str, float], float]:
                     if ended == count:
                         break
             elapsed = time.monotonic() - started
-            await launching
-            sampling.cancel()
-            stream.close()
             metrics = await snapshot(session, agent)
         finally:
+            for helper in helpers:
+                helper.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            stream.close()
             clean_up(agent.work_dir, read_agent_id(agent))
     return samples, finished, metrics, elapsed
 
