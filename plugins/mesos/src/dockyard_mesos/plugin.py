@@ -29,6 +29,7 @@ from dockyard.containers import (
     Support,
     Termination,
 )
+from dockyard.core_flags import CGROUPS_ENABLE_CFS, EXECUTOR_SHUTDOWN_GRACE_PERIOD
 from dockyard.flags import FlagSet
 from dockyard.messages import (
     CommandInfo,
@@ -40,7 +41,7 @@ from dockyard.messages import (
     TaskState,
 )
 
-from dockyard_mesos import cgroups, command, isolation, usage
+from dockyard_mesos import cgroups, command, isolation, settings, usage
 from dockyard_mesos.client import SupervisorClient, SupervisorError
 from dockyard_mesos.command import inside_task
 from dockyard_mesos.protocol import SpawnSpec, TaskRecord
@@ -83,30 +84,16 @@ class MesosContainerizer:
 
     @hookimpl
     def add_flags(self, flags: FlagSet) -> None:
-        flags.add(
-            "isolation",
-            isolation.ISOLATION,
-            default=isolation.DEFAULT,
-            help="Isolators of the mesos containerizer: posix/cpu,posix/mem measure usage "
-            "only; cgroups/cpu,cgroups/mem put each task in cgroups (v1 or v2) limited to "
-            "its cpus and mem (falls back to posix where cgroups are unavailable).",
-        )
-        flags.add(
-            "launcher",
-            isolation.LAUNCHER,
-            help="How the mesos containerizer finds every process of a task, to kill all of "
-            "them when it ends: linux puts each task in a cgroup (root, writable cgroups); "
-            "posix makes each task a child subreaper of the supervisor. Default: linux "
-            "where it works, else posix.",
-        )
+        flags.declare(settings.ISOLATION, settings.LAUNCHER)
 
     @hookimpl
     async def start(self, context: AgentContext) -> None:
-        self._isolation = context.flags["isolation"]
-        self._launcher = context.flags["launcher"]
-        self._enable_cfs = bool(context.flags.get("cgroups_enable_cfs"))
-        grace = context.flags.get("executor_shutdown_grace_period")
-        self._default_grace_period = DEFAULT_GRACE_PERIOD if grace is None else grace
+        self._isolation = settings.ISOLATION.get(context.flags)
+        self._launcher = settings.LAUNCHER.get(context.flags)
+        self._enable_cfs = CGROUPS_ENABLE_CFS.get(context.flags, False)
+        self._default_grace_period = EXECUTOR_SHUTDOWN_GRACE_PERIOD.get(
+            context.flags, DEFAULT_GRACE_PERIOD
+        )
         self._cgroups_root = Path(cgroups.CGROUPS_ROOT) / context.agent_id
         self._hierarchy = self._find_cgroups()
         context.state_dir.mkdir(parents=True, exist_ok=True)

@@ -7,13 +7,19 @@
 """
 
 from dockyard.testing.conformance.containerizer import BEHAVIOURS, ContainerizerConformance
-from dockyard.testing.conformance.fetcher import FetcherConformance
+from dockyard.testing.conformance.fetcher import (
+    FETCHER_BEHAVIOURS,
+    FetchCase,
+    FetcherConformance,
+)
 from dockyard.testing.conformance.logger import LOGGER_BEHAVIOURS, LoggerConformance
 
 __all__ = [
     "BEHAVIOURS",
+    "FETCHER_BEHAVIOURS",
     "LOGGER_BEHAVIOURS",
     "ContainerizerConformance",
+    "FetchCase",
     "FetcherConformance",
     "LoggerConformance",
 ]
