@@ -32,9 +32,7 @@ def with_warnings(response: web.StreamResponse, unknown: UnknownFields) -> web.S
     if not unknown or response.prepared or not isinstance(response, web.Response):
         return response  # a stream (SUBSCRIBE) has begun: its caller has the log only
     plural = "s" if unknown.total > 1 else ""
-    response.headers[hdrs.WARNING] = (
-        f'299 dockyard "{unknown.total} unknown field{plural} ignored"'
-    )
+    response.headers[hdrs.WARNING] = f'299 dockyard "{unknown.total} unknown field{plural} ignored"'
     lines = unknown.lines()
     if not response.body:
         response.body = json.dumps({WARNINGS: lines}).encode()
