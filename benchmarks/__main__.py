@@ -26,6 +26,7 @@ BENCHMARKS = {
     "agent": "benchmarks.agent_load",
     "output": "benchmarks.container_output",
     "images": "benchmarks.image_launch",
+    "soak": "benchmarks.output_soak",
 }
 RESULTS = Path(__file__).parent / "results"
 

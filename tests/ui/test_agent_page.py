@@ -50,8 +50,8 @@ def test_get_plugins_lists_plugins_and_broken_ones(agent: UiAgent) -> None:
     assert "launch" in plugins["mesos"]["hooks"]
     assert plugins["logrotate"]["enabled"] is True
     assert plugins["sandbox"]["enabled"] is False
-    (broken,) = answer["get_plugins"]["broken"]
-    assert (broken["name"], broken["distribution"]) == ("broken", "dockyard-broken")
+    broken = {plugin["name"]: plugin for plugin in answer["get_plugins"]["broken"]}["broken"]
+    assert broken["distribution"] == "dockyard-broken"
     assert "dockyard_broken_module_that_does_not_exist" in broken["error"]
 
 

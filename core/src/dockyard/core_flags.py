@@ -74,6 +74,14 @@ def core_flag_set(command: str | None = None) -> FlagSet:
         "says where containers' stdout and stderr go: sandbox (the sandbox's stdout and "
         "stderr files) or logrotate (the same files, rotated; see the logrotate flags).",
     )
+    flags.add(
+        "strict_json",
+        BOOL,
+        default=False,
+        help="Refuse JSON with keys the schemas do not know (400, or dockyard launch "
+        "fails), naming each and a close known field; by default they are ignored, as "
+        "Mesos does, with a warning in the log and the response.",
+    )
     flags.declare(IP)
     flags.add("port", INT, default=5051, help="Port the HTTP API listens on.")
     flags.add(

@@ -40,7 +40,8 @@ class AgentDriver:
     """Runs a real agent on ``work_dir`` with the given plugins, on the test's event loop.
 
     ``containerizers`` maps names (as in ``--containerizers``, in that order) to plugin
-    objects; ``flags`` are extra agent flags (``--name=value``). Every wait fails the
+    objects, ``loggers`` names (as in ``--container_logger``) to container loggers;
+    ``flags`` are extra agent flags (``--name=value``). Every wait fails the
     test with :class:`AssertionError` after ``timeout`` seconds (or its ``within``).
     """
 
@@ -50,9 +51,11 @@ class AgentDriver:
         containerizers: Mapping[str, object],
         fetchers: Mapping[str, object] | None = None,
         *,
+        loggers: Mapping[str, object] | None = None,
         flags: Sequence[str] = (),
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
+        self.loggers = loggers
         self.work_dir = work_dir
         self.extra_flags = list(flags)
         self.timeout = timeout
@@ -65,7 +68,7 @@ class AgentDriver:
         self, containerizers: Mapping[str, object], fetchers: Mapping[str, object] | None
     ) -> PluginHost:
         self.containerizer_names = list(containerizers)
-        host = make_host(containerizers, fetchers)
+        host = make_host(containerizers, fetchers, self.loggers)
         self.recorder.attach(host.pm)
         return host
 
@@ -96,10 +99,14 @@ class AgentDriver:
         self,
         containerizers: Mapping[str, object],
         fetchers: Mapping[str, object] | None = None,
+        *,
+        loggers: Mapping[str, object] | None = None,
     ) -> None:
-        """Stop, then start a fresh agent with fresh plugin instances on the same work dir."""
+        """Stop, then start a fresh agent with fresh plugin instances on the same work dir
+        (``loggers``: fresh container loggers, else the same ones)."""
         await self.stop()
         self.recorder.detach()
+        self.loggers = loggers or self.loggers
         self.host = self._host(containerizers, fetchers)
         self.agent = Agent(self._flags(), self.host)
         await self.start()

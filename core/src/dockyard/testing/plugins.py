@@ -9,7 +9,14 @@ from pathlib import Path
 
 from dockyard.containers import AgentContext
 from dockyard.core_flags import core_flag_set
-from dockyard.discovery import CONTAINERIZERS, FETCHERS, UNKNOWN, LoadedPlugin, PluginInfo
+from dockyard.discovery import (
+    CONTAINER_LOGGERS,
+    CONTAINERIZERS,
+    FETCHERS,
+    UNKNOWN,
+    LoadedPlugin,
+    PluginInfo,
+)
 from dockyard.host import PluginHost
 from dockyard.testing.factories import unique_id
 
@@ -19,16 +26,24 @@ class PluginRegistrationError(Exception):
 
 
 def make_host(
-    containerizers: Mapping[str, object], fetchers: Mapping[str, object] | None = None
+    containerizers: Mapping[str, object],
+    fetchers: Mapping[str, object] | None = None,
+    loggers: Mapping[str, object] | None = None,
 ) -> PluginHost:
     """A :class:`~dockyard.host.PluginHost` with exactly these plugins, keyed by name.
 
-    The names play the role of entry-point names (the values of ``--containerizers``).
+    The names play the role of entry-point names (the values of ``--containerizers``,
+    and of ``--container_logger`` for ``loggers``).
     A plugin the host would report as broken raises instead, with the host's reason,
     so that a typo in a hook name fails the test that uses it.
     """
     host = PluginHost()
-    for group, plugins in ((CONTAINERIZERS, containerizers), (FETCHERS, fetchers or {})):
+    groups = (
+        (CONTAINERIZERS, containerizers),
+        (FETCHERS, fetchers or {}),
+        (CONTAINER_LOGGERS, loggers or {}),
+    )
+    for group, plugins in groups:
         for name, plugin in plugins.items():
             host.register(LoadedPlugin(plugin_info(name, group, plugin), plugin))
     if host.broken:

@@ -1,7 +1,8 @@
 """Conformance suites: subclass one in a test module to check a plugin with one import.
 
-``ContainerizerConformance`` for ``dockyard.containerizers`` plugins and
-``FetcherConformance`` for ``dockyard.fetchers`` plugins; see
+``ContainerizerConformance`` for ``dockyard.containerizers`` plugins,
+``FetcherConformance`` for ``dockyard.fetchers`` plugins and ``LoggerConformance`` for
+``dockyard.container_loggers`` plugins; see
 ``docs/testing-plugins.md``. The built-in plugins run the same suites.
 """
 
@@ -11,11 +12,14 @@ from dockyard.testing.conformance.fetcher import (
     FetchCase,
     FetcherConformance,
 )
+from dockyard.testing.conformance.logger import LOGGER_BEHAVIOURS, LoggerConformance
 
 __all__ = [
     "BEHAVIOURS",
     "FETCHER_BEHAVIOURS",
+    "LOGGER_BEHAVIOURS",
     "ContainerizerConformance",
     "FetchCase",
     "FetcherConformance",
+    "LoggerConformance",
 ]
