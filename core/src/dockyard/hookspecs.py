@@ -116,9 +116,10 @@ def fetch(config: ContainerConfig, uris: Sequence[URI]) -> Awaitable[None] | Non
     the order given, so fetch a run's URIs concurrently if you like but put them in
     place in order (the later of two URIs on one path wins). Return an awaitable that
     fetches them all, or None to decline them: each then goes on to the next fetcher
-    that takes its scheme (an ``async def`` cannot decline: it always returns one). Raise :class:`dockyard.containers.LaunchError` with
-    ``Failed to fetch '<uri>': <why>`` on failure (any other exception fails the
-    launch too, naming the fetcher). Called only when there are URIs.
+    that takes its scheme (an ``async def`` cannot decline: it always returns one).
+    Raise :class:`dockyard.containers.LaunchError` with ``Failed to fetch '<uri>':
+    <why>`` on failure (any other exception fails the launch too, naming the
+    fetcher). Called only when there are URIs.
 
     :param config: the container; its sandbox exists and belongs to ``config.user``.
     :param uris: the URIs of the run, in the order given.
