@@ -25,6 +25,7 @@ BENCHMARKS = {
     "fetch": "benchmarks.fetch_throughput",
     "agent": "benchmarks.agent_load",
     "output": "benchmarks.container_output",
+    "images": "benchmarks.image_pull",
 }
 RESULTS = Path(__file__).parent / "results"
 

@@ -90,7 +90,7 @@ HOSTILE = {
     "hardlink-up": (hostile(oci.hardlink("passwd", "../../etc/passwd")), "goes up with '..'"),
     "hardlink-through-link": (
         hostile(oci.symlink("host", "/etc"), oci.hardlink("passwd", "host/passwd")),
-        "not a file of this layer",
+        "not a regular file of this layer",
     ),
     "hardlink-to-link": (
         hostile(oci.symlink("shadow", "/etc/shadow"), oci.hardlink("copy", "shadow")),

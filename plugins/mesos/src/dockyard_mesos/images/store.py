@@ -52,8 +52,9 @@ log = logging.getLogger(__name__)
 
 MAX_DOWNLOADS = 4
 """Layers downloaded at once (per store)."""
-MAX_UNPACKS = 2
-"""Layers unpacked at once (threads)."""
+MAX_UNPACKS = 1
+"""Layers unpacked at once: one thread, as Docker does; two threads of many small
+system calls each wait for the GIL after every call (the convoy effect) and end slower."""
 MANIFEST_DEPTH = 2
 """An index may name a manifest, not another index."""
 
