@@ -96,6 +96,8 @@ class ImageStore:
         self._pull_progress: dict[str, PullProgress] = {}
         self._pinned: collections.Counter[str] = collections.Counter()
         """Layers of pulls in flight: not collected even before any image names them."""
+        self._wanted: collections.Counter[str] = collections.Counter()
+        """References being handed out by :meth:`get`: not collected before they are held."""
         self._downloads = asyncio.Semaphore(MAX_DOWNLOADS)
         self._unpacks = asyncio.Semaphore(MAX_UNPACKS)
         self._index_lock = asyncio.Lock()
@@ -196,20 +198,24 @@ class ImageStore:
         except ReferenceError as error:
             raise ImageError(f"Invalid image reference: {error}") from None
         name = str(parsed)
-        stored = None if force_pull else self._images.get(name)
-        if stored is None:
-            await self._pull_shared(parsed, force_pull, progress)
-            stored = self._images[name]
-        else:
-            self.metrics["cache_hits"] += 1
-        image = self._image(name, stored)
-        if holder is not None:
-            await self.hold(holder, image)
-        return image
+        self._wanted[name] += 1  # collection keeps it until it is held (or handed out)
+        try:
+            stored = None if force_pull else self._images.get(name)
+            if stored is None:
+                image = await self._pull_shared(parsed, force_pull, progress)
+            else:
+                self.metrics["cache_hits"] += 1
+                image = self._image(name, stored)
+            if holder is not None:
+                await self.hold(holder, image)
+            return image
+        finally:
+            self._wanted[name] -= 1
+            self._wanted += collections.Counter()  # drops the zeros
 
     async def _pull_shared(
         self, reference: Reference, force: bool, progress: Callable[[str], None] | None
-    ) -> None:
+    ) -> Image:
         name = str(reference)
         tracker = self._pull_progress.get(name)
         if tracker is None:
@@ -217,7 +223,7 @@ class ImageStore:
         if progress is not None:
             tracker.listeners.append(progress)
         try:
-            await self._pulls.run((name, force), lambda: self._pull(reference, tracker))
+            return await self._pulls.run((name, force), lambda: self._pull(reference, tracker))
         finally:
             if progress is not None and progress in tracker.listeners:
                 tracker.listeners.remove(progress)
@@ -360,6 +366,7 @@ class ImageStore:
             kept |= self._gc.excluded
         async with self._index_lock:
             kept |= {hold.reference for hold in self._holds.values()}
+            kept |= set(self._wanted)
             held = {layer for hold in self._holds.values() for layer in hold.layers}
             images = {ref: image for ref, image in self._images.items() if ref in kept}
             removed_images = tuple(sorted(set(self._images) - set(images)))
