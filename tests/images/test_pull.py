@@ -238,3 +238,13 @@ async def test_progress_reaches_the_listener(store: ImageStore, push: Pusher, bu
 async def test_invalid_references_are_refused(store: ImageStore, bad: str):
     with pytest.raises(ImageError, match="Invalid image reference"):
         await store.get(bad)
+
+
+@pytest.mark.slow
+async def test_a_debian_image_with_python(store: ImageStore, debian_image: str):
+    image = await store.get(debian_image)
+
+    root = image.layers[0]
+    assert (root / "usr/bin").is_dir()
+    assert any(path.name.startswith("python3") for path in (root / "usr/bin").iterdir())
+    assert image.config.env[0].startswith("PATH=/usr/local/sbin")

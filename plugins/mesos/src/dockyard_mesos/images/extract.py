@@ -167,6 +167,8 @@ class _Unpacker:
         self._times: list[tuple[tuple[str, ...], tarfile.TarInfo]] = []
         """Directories whose times are set at the end (their children change them)."""
         self._privileged = os.geteuid() == 0
+        self._owner = (os.geteuid(), os.getegid())
+        """Who owns what is created: no chown needed for members of the same owner."""
 
     def close(self) -> None:
         self._directories.forget(())
@@ -262,9 +264,9 @@ class _Unpacker:
                 while view:
                     view = view[os.write(fd, view) :]
                 self._budget.wrote(len(block))
-            if self._privileged:
+            if self._privileged and (member.uid, member.gid) != self._owner:
                 os.fchown(fd, member.uid, member.gid)
-            os.fchmod(fd, stat.S_IMODE(member.mode))
+            os.fchmod(fd, stat.S_IMODE(member.mode))  # a new file's mode went through umask
             _set_kept_xattrs(fd, member)
             os.utime(fd, (float(member.mtime), float(member.mtime)))
         finally:
