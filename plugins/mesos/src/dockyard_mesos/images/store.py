@@ -256,6 +256,7 @@ class ImageStore:
                 images = {**self._images, name: stored}
                 await asyncio.to_thread(state.save_images, self._index, images)
                 self._images = images
+            tracker.finish()
         except BaseException:
             self.metrics["pulls_failed"] += 1
             raise
@@ -263,7 +264,10 @@ class ImageStore:
             self._pinned.subtract(pinned)
             self._pinned += collections.Counter()  # drops the zeros
             self._pull_progress.pop(name, None)
-        tracker.finish()
+            unwatched = {id(layer) for layer in tracker.detach()}
+            for layer_digest, watched in list(self._layer_progress.items()):
+                if id(watched) in unwatched:
+                    del self._layer_progress[layer_digest]
         log.info("Pulled image '%s' (%s)", name, digest)
         return self._image(name, stored)
 
@@ -301,24 +305,20 @@ class ImageStore:
         assert self._client is not None
         target = self._layers_dir / layer.hex
         progress = self._layer_progress.setdefault(layer.digest, LayerProgress(layer.size))
-        try:
-            if target.is_dir():
-                progress.advance(layer.size)
-                return
-            blob = self._blobs_dir / layer.hex
-            async with self._downloads:
-                await self._client.blob_to_file(reference, layer, blob, progress.advance)
-            self.metrics["layers_downloaded"] += 1
-            self.metrics["bytes_downloaded"] += layer.size
-            staging = self._staging_dir / f"{layer.hex}.{uuid.uuid4().hex[:8]}"
-            gzipped = layer.media_type in manifests.GZIP_LAYERS
-            name = extract.layer_name(str(reference), layer.digest)
-            async with self._unpacks:
-                await _unpack(blob, gzipped, staging, target, name)
-            await asyncio.to_thread(blob.unlink, True)
-        finally:
-            if not progress.watchers:
-                self._layer_progress.pop(layer.digest, None)
+        if target.is_dir():
+            progress.advance(layer.size)
+            return
+        blob = self._blobs_dir / layer.hex
+        async with self._downloads:
+            await self._client.blob_to_file(reference, layer, blob, progress.advance)
+        self.metrics["layers_downloaded"] += 1
+        self.metrics["bytes_downloaded"] += layer.size
+        staging = self._staging_dir / f"{layer.hex}.{uuid.uuid4().hex[:8]}"
+        gzipped = layer.media_type in manifests.GZIP_LAYERS
+        name = extract.layer_name(str(reference), layer.digest)
+        async with self._unpacks:
+            await _unpack(blob, gzipped, staging, target, name)
+        await asyncio.to_thread(blob.unlink, True)
 
     def _image(self, name: str, stored: state.StoredImage) -> Image:
         return Image(
