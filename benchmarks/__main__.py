@@ -25,7 +25,8 @@ BENCHMARKS = {
     "fetch": "benchmarks.fetch_throughput",
     "agent": "benchmarks.agent_load",
     "output": "benchmarks.container_output",
-    "images": "benchmarks.image_pull",
+    "images": "benchmarks.image_launch",
+    "pulls": "benchmarks.image_pull",
 }
 RESULTS = Path(__file__).parent / "results"
 

@@ -1,7 +1,7 @@
 """Image pull benchmark: a cold pull of a multi-layer image by the image store (no Docker
 daemon) against ``docker pull`` of the very same image, from the same loopback registry.
 
-  python -m benchmarks --only images [--quick]   (or python -m benchmarks.image_pull)
+  python -m benchmarks --only pulls [--quick]   (or python -m benchmarks.image_pull)
 
 The registry is the real ``docker-registry`` (htpasswd auth) of the tests; the image is
 built with Python (tests/images/oci.py): busybox, a layer of many small files and a few

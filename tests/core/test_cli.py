@@ -124,7 +124,7 @@ def test_plugins_lists_distribution_version_and_hooks(
 ) -> None:
     install_plugins(BROKEN_PLUGINS)
     result = dockyard("plugins")
-    assert result.returncode == 0
+    assert result.returncode == 1, "a plugin is broken"
     (sample,) = [line for line in result.stdout.splitlines() if line.startswith("sample ")]
     assert "dockyard-sample" in sample
     assert " 0.1 " in sample

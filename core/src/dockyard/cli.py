@@ -1,7 +1,8 @@
 """``dockyard`` command line: ``launch``, ``plugins`` (and ``agent``).
 
 Exit codes: 2 for bad flags or usage; for ``launch``, 0 when the task finished,
-else the task's exit code when it has one, 1 otherwise (also for invalid input).
+else the task's exit code when it has one, 1 otherwise (also for invalid input);
+for ``plugins``, 1 when any installed plugin is broken.
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ def show_plugins(host: PluginHost, out: TextIO) -> int:
         print(f"{cells}  {row[4]}", file=out)
     for broken in host.broken:
         print(f"BROKEN: {broken.describe()}", file=out)
-    return 0
+    return 1 if host.broken else 0
 
 
 def agent_command(args: list[str]) -> int:

@@ -19,6 +19,7 @@ from dockyard.api import views
 from dockyard.api.auth import authenticated, call_needs_credentials, unauthorized
 from dockyard.api.body import json_body
 from dockyard.api.keys import AGENT, FLAGS, KILLS
+from dockyard.api.plugins import get_plugins
 from dockyard.api.subscribe import subscribe
 from dockyard.containers import LaunchError
 from dockyard.dispatcher import KillUnsupportedError, NotSupportedError
@@ -199,4 +200,5 @@ HANDLERS: dict[CallType, Handler] = {
     CallType.REMOVE_CONTAINER: remove_container,
     CallType.SUBSCRIBE: subscribe,
     CallType.PRUNE_SANDBOXES: prune_sandboxes,
+    CallType.GET_PLUGINS: get_plugins,
 }

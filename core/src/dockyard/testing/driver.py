@@ -17,8 +17,9 @@ from dockyard.core_flags import core_flag_set
 from dockyard.flags import Flags
 from dockyard.host import PluginHost
 from dockyard.ledger import TaskRecord
-from dockyard.messages import TaskID, TaskInfo, TaskState, TaskStatus
+from dockyard.messages import TaskID, TaskInfo, TaskStatus
 from dockyard.statuses import TERMINAL_STATES
+from dockyard.testing import names
 from dockyard.testing.factories import kill_policy
 from dockyard.testing.plugins import make_host
 from dockyard.testing.recorder import HookRecorder
@@ -131,22 +132,29 @@ class AgentDriver:
 
     async def run(self, task: TaskInfo, *, within: float | None = None) -> TaskResult:
         """Launch ``task`` and wait for its terminal state."""
+        __tracebackhide__ = True
         record = await self.launch(task)
         return await self.result(record, within=within)
 
     async def result(self, task: TaskRef, *, within: float | None = None) -> TaskResult:
         """Wait for the task's terminal state and return it (no assertion on which)."""
+        __tracebackhide__ = True
         await self.wait_for_state(task, *TERMINAL_STATES, within=within)
         return TaskResult(self.task(task))
 
     async def wait_for_state(
-        self, task: TaskRef, *states: TaskState, within: float | None = None
+        self, task: TaskRef, *states: names.StateName, within: float | None = None
     ) -> TaskStatus:
         """Wait until the task's latest state is one of ``states``; returns that status.
 
-        Fails if the task reaches a terminal state that is not wanted instead.
+        ``states`` are :class:`TaskState` members or their names (``"TASK_RUNNING"``); an
+        unknown name is a ValueError at once. Fails if the task reaches a terminal state
+        that is not wanted instead.
         """
-        wanted = set(states)
+        __tracebackhide__ = True
+        wanted = {names.state(state) for state in states}
+        if not wanted:
+            raise ValueError("wait_for_state needs at least one state")
         changed = asyncio.Event()
         unsubscribe = self.agent.subscribe(lambda _record, _status: changed.set())
         try:
@@ -182,6 +190,7 @@ class AgentDriver:
 
         Returns once the containerizer's ``destroy`` has returned.
         """
+        __tracebackhide__ = True
         record = self.task(task)
         policy = kill_policy(grace_period) if grace_period is not None else None
         try:
@@ -200,6 +209,7 @@ class AgentDriver:
 
         Fails as soon as the task ends without having created it.
         """
+        __tracebackhide__ = True
         path = self.task(task).sandbox / name
         try:
             async with asyncio.timeout(within or self.timeout):

@@ -6,6 +6,16 @@
 """
 
 from dockyard.testing.conformance.containerizer import BEHAVIOURS, ContainerizerConformance
-from dockyard.testing.conformance.fetcher import FetcherConformance
+from dockyard.testing.conformance.fetcher import (
+    FETCHER_BEHAVIOURS,
+    FetchCase,
+    FetcherConformance,
+)
 
-__all__ = ["BEHAVIOURS", "ContainerizerConformance", "FetcherConformance"]
+__all__ = [
+    "BEHAVIOURS",
+    "FETCHER_BEHAVIOURS",
+    "ContainerizerConformance",
+    "FetchCase",
+    "FetcherConformance",
+]
