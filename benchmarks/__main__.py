@@ -27,6 +27,7 @@ BENCHMARKS = {
     "output": "benchmarks.container_output",
     "images": "benchmarks.image_launch",
     "soak": "benchmarks.output_soak",
+    "pulls": "benchmarks.image_pull",
 }
 RESULTS = Path(__file__).parent / "results"
 

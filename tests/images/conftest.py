@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from dockyard_mesos.images import ImageStore
 
+from tests.debian_image import PATH as DEBIAN_PATH
 from tests.docker.registry import Registry, start_registry
 from tests.images import oci
 from tests.images.proxy import RegistryProxy
@@ -32,6 +33,13 @@ def busybox_layer() -> bytes:
 
 
 Pusher = Callable[[oci.Built], str]
+
+
+@pytest.fixture(scope="session")
+def debian_image(image_registry: Registry) -> str:
+    """A Debian image with python3 (one layer; debootstrap once), pushed once per session."""
+    built = oci.image([oci.debian_python_layer()], {"Env": [f"PATH={DEBIAN_PATH}"]})
+    return oci.push(image_registry.address, "test/debian-python", "latest", built)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from typing import Any
 
 import requests
 
+from tests.debian_image import debian_rootfs_tar
 from tests.docker.images import busybox_rootfs
 from tests.docker.registry import PASSWORD, USER
 
@@ -45,6 +46,7 @@ class Entry:
     kind: bytes = tarfile.REGTYPE
     link: str = ""
     mode: int = 0o644
+    owner: tuple[int, int] = (0, 0)
 
 
 def file(name: str, text: str, mode: int = 0o644) -> Entry:
@@ -81,6 +83,7 @@ def tar_layer(entries: Iterable[Entry]) -> bytes:
             info = tarfile.TarInfo(entry.name)
             info.type, info.linkname, info.mode = entry.kind, entry.link, entry.mode
             info.mtime = 1_700_000_000
+            info.uid, info.gid = entry.owner
             if entry.data is not None:
                 info.size = len(entry.data)
                 archive.addfile(info, io.BytesIO(entry.data))
@@ -92,6 +95,11 @@ def tar_layer(entries: Iterable[Entry]) -> bytes:
 def busybox_layer() -> bytes:
     """busybox-static with a link per applet (``/bin/sh``...), as tests/docker imports it."""
     return busybox_rootfs()
+
+
+def debian_python_layer() -> bytes:
+    """A Debian root file system with python3 (tests/debian_image.py's, built once)."""
+    return debian_rootfs_tar().read_bytes()
 
 
 @dataclass

@@ -34,6 +34,8 @@ class RegistryProxy:
     """(digest, Range header) of every ranged blob GET."""
     blob_bytes: collections.Counter[str] = field(default_factory=collections.Counter)
     """Bytes of each blob sent to clients."""
+    token_realm: str | None = None
+    """The realm the challenge names (default: this proxy's ``/token``)."""
     token_requests: int = 0
     cut_after: dict[str, int] = field(default_factory=dict)
     """digest -> bytes after which the next GET of the blob is cut (once)."""
@@ -87,7 +89,7 @@ class RegistryProxy:
         if self.token_auth:
             given = request.headers.get("Authorization", "")
             if given.removeprefix("Bearer ") not in self._tokens:
-                realm = f"http://{self.address}/token"
+                realm = self.token_realm or f"http://{self.address}/token"
                 challenge = f'Bearer realm="{realm}",service="test-registry"'
                 return web.Response(status=401, headers={"WWW-Authenticate": challenge})
             headers["Authorization"] = (

@@ -205,6 +205,17 @@ async def test_the_token_server_refusing_the_credentials(
         await store.close()
 
 
+async def test_credentials_never_go_to_a_plain_http_realm_off_loopback(
+    proxied_store: ImageStore, proxy: RegistryProxy, push: Pusher
+):
+    proxy.token_auth = True
+    proxy.token_realm = "http://auth.example.com/token"
+    reference = proxy.reference(push(oci.image([small_layer("realm")])))
+
+    with pytest.raises(Unauthorized, match=r"token realm 'http://auth\.example\.com/token' is not"):
+        await proxied_store.get(reference)
+
+
 async def test_a_registry_that_is_down(store: ImageStore):
     reference = f"127.0.0.1:{free_port()}/test/app:v1"
     with pytest.raises(RegistryUnavailable, match=f"Failed to pull image '{reference}': cannot"):
@@ -238,3 +249,13 @@ async def test_progress_reaches_the_listener(store: ImageStore, push: Pusher, bu
 async def test_invalid_references_are_refused(store: ImageStore, bad: str):
     with pytest.raises(ImageError, match="Invalid image reference"):
         await store.get(bad)
+
+
+@pytest.mark.slow
+async def test_a_debian_image_with_python(store: ImageStore, debian_image: str):
+    image = await store.get(debian_image)
+
+    root = image.layers[0]
+    assert (root / "usr/bin").is_dir()
+    assert any(path.name.startswith("python3") for path in (root / "usr/bin").iterdir())
+    assert image.config.env[0].startswith("PATH=/usr/local/sbin")

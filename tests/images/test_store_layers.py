@@ -90,7 +90,7 @@ HOSTILE = {
     "hardlink-up": (hostile(oci.hardlink("passwd", "../../etc/passwd")), "goes up with '..'"),
     "hardlink-through-link": (
         hostile(oci.symlink("host", "/etc"), oci.hardlink("passwd", "host/passwd")),
-        "not a file of this layer",
+        "not a regular file of this layer",
     ),
     "hardlink-to-link": (
         hostile(oci.symlink("shadow", "/etc/shadow"), oci.hardlink("copy", "shadow")),
@@ -143,7 +143,9 @@ async def test_hard_links_inside_the_layer_are_kept(store: ImageStore, push: Pus
 
 
 async def test_owner_mode_and_setuid_bits_are_kept(store: ImageStore, push: Pusher):
-    entry = oci.Entry("etc/tool", b"#!/bin/sh\n", mode=0o4755)
+    entry = oci.Entry("etc/tool", b"#!/bin/sh\n", mode=0o4755, owner=(1000, 50))
     image = await store.get(push(oci.image([hostile(entry)])))
     status = os.stat(image.layers[0] / "etc/tool")
     assert stat.S_IMODE(status.st_mode) == 0o4755
+    assert (status.st_uid, status.st_gid) == (1000, 50)
+    assert status.st_mtime == 1_700_000_000

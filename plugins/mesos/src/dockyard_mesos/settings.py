@@ -6,6 +6,7 @@ from dockyard.flags import choice, define
 
 from dockyard_mesos import isolation
 from dockyard_mesos.image_flags import IMAGE_PROVIDERS
+from dockyard_mesos.images import settings as images_settings
 from dockyard_mesos.provisioner import BACKENDS
 
 ISOLATION = define(
@@ -40,3 +41,7 @@ PROVISIONER_BACKEND = define(
     "(mounted, nothing copied) or copy. Default: overlay where the kernel mounts it, "
     "else copy.",
 )
+IMAGE_STORE = images_settings.STORE_FLAGS
+"""The pull and store flags (--docker_registry, --docker_store_dir, --image_gc_config), and
+--docker_config when the docker plugin is absent: declared by images_settings.declare."""
+IMAGE_STORE_DOCKER_CONFIG = images_settings.DOCKER_CONFIG

@@ -16,13 +16,14 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from docker import auth as docker_auth
 from docker.errors import DockerException
 
 from dockyard_mesos.images.errors import ImageError, RegistryUnavailable, Unauthorized
-from dockyard_mesos.images.reference import Reference
+from dockyard_mesos.images.reference import Reference, is_loopback
 
 _PARAMETER = re.compile(r'(\w+)=(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
 TOKEN_LIFETIME = 60.0
@@ -125,11 +126,13 @@ class Authenticator:
     async def _token(
         self, reference: Reference, challenge: Challenge, basic: str | None
     ) -> tuple[str, float]:
-        realm = challenge.parameters.get("realm")
-        if not realm or not realm.startswith(("https://", "http://")):
+        realm = challenge.parameters.get("realm") or ""
+        parts = urlsplit(realm)
+        secure = parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.netloc))
+        if not parts.netloc or not secure:
             raise Unauthorized(
-                f"Failed to pull image '{reference}': the registry's token challenge has no "
-                "usable realm"
+                f"Failed to pull image '{reference}': the registry's token realm '{realm}' is "
+                "not an https URL (credentials are never sent in clear text off loopback)"
             )
         params = {"scope": f"repository:{reference.repository}:pull"}
         if "service" in challenge.parameters:

@@ -10,11 +10,12 @@ written through a symbolic link, or hard-linked to something outside the layer f
 layer with :class:`HostileLayer`; device nodes are not created (the container gets its own
 ``/dev``). Symbolic links are stored as written, absolute ones included: they are resolved
 inside the container's root, and nothing here ever follows one. Every path is opened from
-the layer directory's descriptor without following links (:mod:`dockyard.beneath`).
+the layer directory's descriptor, one component at a time, without following links.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -24,8 +25,6 @@ import tarfile
 import threading
 from pathlib import Path
 from typing import IO
-
-from dockyard import beneath
 
 from dockyard_mesos.images.errors import HostileLayer, ImageError, StoreFull
 
@@ -41,6 +40,9 @@ MIN_FREE_INODES = 1024
 CHECK_EVERY = 32 << 20
 """Bytes written between two looks at the free space of the store's file system."""
 COPY_BUFFER = 1 << 20
+READ_BUFFER = 64 << 10
+"""Bytes read from the blob at a time (tarfile's default, 10 KiB, costs many small reads)."""
+OPEN_DIRECTORIES = 256
 
 
 class Cancelled(Exception):
@@ -54,27 +56,23 @@ def extract_layer(
     layer) goes into every error. Setting ``stop`` ends it early with :class:`Cancelled`."""
     destination.mkdir()
     destination.chmod(0o755)
-    root = os.open(destination, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    budget = _SpaceCheck(destination, name)
-    directories: list[tuple[str, tarfile.TarInfo]] = []
+    unpacker = _Unpacker(destination, name)
     try:
-        with tarfile.open(blob, mode="r|gz" if gzipped else "r|") as archive:
-            for member in archive:
+        with tarfile.open(blob, mode="r|gz" if gzipped else "r|", bufsize=READ_BUFFER) as archive:
+            while (member := archive.next()) is not None:
                 if stop.is_set():
                     raise Cancelled(name)
-                _extract_member(archive, member, root, name, budget, directories)
-        for path, member in reversed(directories):  # children first changed their times
-            _set_directory_times(root, path, member)
+                unpacker.member(archive, member)
+                archive.members.clear()  # type: ignore[attr-defined]  # else it keeps every header
+        unpacker.finish()
     except tarfile.TarError as error:
         raise ImageError(f"{name}: the layer is not a valid tar archive ({error})") from None
     except (EOFError, OSError) as error:
         if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
             raise StoreFull(f"{name}: the image store's file system is full") from None
-        if isinstance(error, ImageError):
-            raise
         raise ImageError(f"{name}: unpacking the layer failed: {error}") from None
     finally:
-        os.close(root)
+        unpacker.close()
 
 
 class _SpaceCheck:
@@ -114,170 +112,209 @@ def _member_parts(name: str, member: str, what: str = "member") -> tuple[str, ..
     return parts
 
 
-def _extract_member(
-    archive: tarfile.TarFile,
-    member: tarfile.TarInfo,
-    root: int,
-    name: str,
-    budget: _SpaceCheck,
-    directories: list[tuple[str, tarfile.TarInfo]],
-) -> None:
-    parts = _member_parts(name, member.name)
-    if not parts:
-        return  # the layer's root itself
-    *parent_parts, base = parts
-    try:
-        parent = beneath.make_directories(root, "/".join(parent_parts)) if parent_parts else None
-    except beneath.Refused:
-        raise HostileLayer(
-            f"{name}: layer member '{member.name}' is written through a symbolic link"
-        ) from None
-    except NotADirectoryError:
-        raise HostileLayer(
-            f"{name}: layer member '{member.name}' is below something that is not a directory"
-        ) from None
-    directory = parent if parent is not None else root
-    try:
+class _Directories:
+    """``O_PATH`` descriptors of the layer's directories by path, each opened from its
+    parent's without following a link: consecutive members of one directory cost no lookup.
+    At most :data:`OPEN_DIRECTORIES` are kept."""
+
+    def __init__(self, root: int, name: str) -> None:
+        self._root = root
+        self._name = name
+        self._open: dict[tuple[str, ...], int] = {}
+
+    def get(self, parts: tuple[str, ...], member: str, create: bool = True) -> int:
+        """The directory ``parts``, created (0755) if missing and ``create``, else
+        FileNotFoundError; :class:`HostileLayer` if a component is not a directory."""
+        if not parts:
+            return self._root
+        found = self._open.get(parts)
+        if found is not None:
+            return found
+        parent = self.get(parts[:-1], member, create)
+        if create:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(parts[-1], 0o755, dir_fd=parent)
+        flags = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            opened = os.open(parts[-1], flags, dir_fd=parent)
+        except NotADirectoryError:
+            kind = _kind(parts[-1], parent)
+            if kind is not None and stat.S_ISLNK(kind):
+                raise HostileLayer(
+                    f"{self._name}: layer member '{member}' is written through a symbolic link"
+                ) from None
+            raise HostileLayer(
+                f"{self._name}: layer member '{member}' is below something that is not a directory"
+            ) from None
+        if len(self._open) >= OPEN_DIRECTORIES:
+            self.forget(())
+        self._open[parts] = opened
+        return opened
+
+    def forget(self, parts: tuple[str, ...]) -> None:
+        """Close the descriptors of ``parts`` and below (it is about to be replaced)."""
+        depth = len(parts)
+        for key in [key for key in self._open if key[:depth] == parts]:
+            os.close(self._open.pop(key))
+
+
+class _Unpacker:
+    def __init__(self, destination: Path, name: str) -> None:
+        self._root = os.open(destination, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        self._name = name
+        self._budget = _SpaceCheck(destination, name)
+        self._directories = _Directories(self._root, name)
+        self._times: list[tuple[tuple[str, ...], tarfile.TarInfo]] = []
+        """Directories whose times are set at the end (their children change them)."""
+        self._privileged = os.geteuid() == 0
+        self._owner = (os.geteuid(), os.getegid())
+        """Who owns what is created: no chown needed for members of the same owner."""
+
+    def close(self) -> None:
+        self._directories.forget(())
+        os.close(self._root)
+
+    def finish(self) -> None:
+        """Directory times, children first (unpacking a child changes its parent's)."""
+        for parts, member in reversed(self._times):
+            try:
+                found = self._directories.get(parts, member.name, create=False)
+            except (HostileLayer, FileNotFoundError):
+                continue  # replaced by a later member
+            fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=found)
+            try:
+                os.utime(fd, (float(member.mtime), float(member.mtime)))
+            finally:
+                os.close(fd)
+
+    def member(self, archive: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+        parts = _member_parts(self._name, member.name)
+        if not parts:
+            return  # the layer's root itself
+        directory = self._directories.get(parts[:-1], member.name)
+        base = parts[-1]
         if base.startswith(WHITEOUT_PREFIX):
-            _whiteout(directory, base)
-            return
-        _remove_existing(directory, base, keep_directory=member.isdir())
-        if member.isdir():
-            if beneath.entry_kind(base, directory) is None:
-                os.mkdir(base, 0o700, dir_fd=directory)
-            directories.append(("/".join(parts), member))
+            self._whiteout(parts, directory, base)
         elif member.isreg():
             source = archive.extractfile(member)
             assert source is not None  # a regular member always has data
-            _write_file(directory, base, source, budget)
-        elif member.issym():
-            os.symlink(member.linkname, base, dir_fd=directory)
-        elif member.islnk():
-            _hard_link(root, directory, base, member, name)
-        elif member.isfifo():
-            os.mkfifo(base, 0o600, dir_fd=directory)
+            self._file(parts, directory, source, member)
+        elif member.isdir():
+            kind = _kind(base, directory)
+            if kind is not None and not stat.S_ISDIR(kind):
+                os.unlink(base, dir_fd=directory)
+                kind = None
+            if kind is None:
+                os.mkdir(base, 0o700, dir_fd=directory)
+            self._times.append((parts, member))
+            self._attributes(directory, base, member)
         elif member.isdev():
-            log.info("%s: device node '%s' in a layer is not created", name, member.name)
-            return
-        else:
-            raise ImageError(f"{name}: layer member '{member.name}' has an unknown type")
-        _set_attributes(directory, base, member)
-        if not member.isdir():
+            log.info("%s: device node '%s' in a layer is not created", self._name, member.name)
+        elif member.islnk():
+            self._replace(parts, directory, base)
+            self._hard_link(directory, base, member)
+        elif member.issym() or member.isfifo():
+            self._replace(parts, directory, base)
+            if member.issym():
+                os.symlink(member.linkname, base, dir_fd=directory)
+            else:
+                os.mkfifo(base, 0o600, dir_fd=directory)
+            self._attributes(directory, base, member)
             _set_times(directory, base, member)
-    finally:
-        if parent is not None:
-            os.close(parent)
+        else:
+            raise ImageError(f"{self._name}: layer member '{member.name}' has an unknown type")
 
+    def _replace(self, parts: tuple[str, ...], directory: int, base: str) -> None:
+        """A later member replaces an earlier one of the same name (tar's rule)."""
+        kind = _kind(base, directory)
+        if kind is None:
+            return
+        if stat.S_ISDIR(kind):
+            self._directories.forget(parts)
+            shutil.rmtree(base, dir_fd=directory)
+        else:
+            os.unlink(base, dir_fd=directory)
 
-def _whiteout(directory: int, base: str) -> None:
-    if base == OPAQUE_MARKER:
-        fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=directory)
+    def _whiteout(self, parts: tuple[str, ...], directory: int, base: str) -> None:
+        if base == OPAQUE_MARKER:
+            fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=directory)
+            try:
+                os.setxattr(fd, OPAQUE_XATTR, b"y")
+            finally:
+                os.close(fd)
+            return
+        hidden = base.removeprefix(WHITEOUT_PREFIX)
+        if hidden.startswith(WHITEOUT_PREFIX) or not hidden:
+            return  # aufs's own bookkeeping (.wh..wh.plnk...), meaningless here
+        self._replace((*parts[:-1], hidden), directory, hidden)
+        os.mknod(hidden, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=directory)
+
+    def _file(
+        self, parts: tuple[str, ...], directory: int, source: IO[bytes], member: tarfile.TarInfo
+    ) -> None:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
-            os.setxattr(fd, OPAQUE_XATTR, b"y")
+            fd = os.open(parts[-1], flags, 0o600, dir_fd=directory)
+        except FileExistsError:
+            self._replace(parts, directory, parts[-1])
+            fd = os.open(parts[-1], flags, 0o600, dir_fd=directory)
+        try:
+            while block := source.read(COPY_BUFFER):
+                view = memoryview(block)
+                while view:
+                    view = view[os.write(fd, view) :]
+                self._budget.wrote(len(block))
+            if self._privileged and (member.uid, member.gid) != self._owner:
+                os.fchown(fd, member.uid, member.gid)
+            os.fchmod(fd, stat.S_IMODE(member.mode))  # a new file's mode went through umask
+            _set_kept_xattrs(fd, member)
+            os.utime(fd, (float(member.mtime), float(member.mtime)))
         finally:
             os.close(fd)
-        return
-    hidden = base.removeprefix(WHITEOUT_PREFIX)
-    if hidden.startswith(WHITEOUT_PREFIX) or not hidden:
-        return  # aufs's own bookkeeping (.wh..wh.plnk...), meaningless here
-    _remove_existing(directory, hidden, keep_directory=False)
-    os.mknod(hidden, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=directory)
 
-
-def _remove_existing(directory: int, base: str, keep_directory: bool) -> None:
-    """A later member replaces an earlier one of the same name (tar's rule)."""
-    kind = beneath.entry_kind(base, directory)
-    if kind is None or (keep_directory and stat.S_ISDIR(kind)):
-        return
-    if stat.S_ISDIR(kind):
-        shutil.rmtree(base, dir_fd=directory)
-    else:
-        os.unlink(base, dir_fd=directory)
-
-
-def _write_file(directory: int, base: str, source: IO[bytes], budget: _SpaceCheck) -> None:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(base, flags, 0o600, dir_fd=directory)
-    try:
-        while block := source.read(COPY_BUFFER):
-            view = memoryview(block)
-            while view:
-                view = view[os.write(fd, view) :]
-            budget.wrote(len(block))
-    finally:
-        os.close(fd)
-
-
-def _hard_link(root: int, directory: int, base: str, member: tarfile.TarInfo, name: str) -> None:
-    """A hard link to a regular file unpacked earlier from this same layer."""
-    target = _member_parts(name, member.linkname, "hard link target")
-    if not target:
-        raise HostileLayer(f"{name}: layer hard link '{member.name}' points at the layer root")
-    try:
-        source_parent = beneath.open_beneath(
-            root, "/".join(target[:-1]), os.O_PATH | os.O_DIRECTORY
+    def _hard_link(self, directory: int, base: str, member: tarfile.TarInfo) -> None:
+        """A hard link to a regular file unpacked earlier from this same layer."""
+        target = _member_parts(self._name, member.linkname, "hard link target")
+        refused = (
+            f"{self._name}: layer hard link '{member.name}' points at '{member.linkname}', "
+            "which is not a regular file of this layer"
         )
-    except (beneath.Refused, FileNotFoundError, NotADirectoryError):
-        raise HostileLayer(
-            f"{name}: layer hard link '{member.name}' points at '{member.linkname}', which is "
-            "not a file of this layer"
-        ) from None
-    try:
-        kind = beneath.entry_kind(target[-1], source_parent)
+        if not target:
+            raise HostileLayer(refused)
+        try:
+            source = self._directories.get(target[:-1], member.name, create=False)
+        except (HostileLayer, FileNotFoundError):
+            raise HostileLayer(refused) from None
+        kind = _kind(target[-1], source)
         if kind is None or not stat.S_ISREG(kind):
-            raise HostileLayer(
-                f"{name}: layer hard link '{member.name}' points at '{member.linkname}', "
-                "which is not a regular file of this layer"
-            )
-        os.link(
-            target[-1],
-            base,
-            src_dir_fd=source_parent,
-            dst_dir_fd=directory,
-            follow_symlinks=False,
-        )
-    finally:
-        os.close(source_parent)
+            raise HostileLayer(refused)
+        os.link(target[-1], base, src_dir_fd=source, dst_dir_fd=directory, follow_symlinks=False)
+
+    def _attributes(self, directory: int, base: str, member: tarfile.TarInfo) -> None:
+        if self._privileged:
+            os.chown(base, member.uid, member.gid, dir_fd=directory, follow_symlinks=False)
+        if not member.issym():
+            os.chmod(base, stat.S_IMODE(member.mode), dir_fd=directory)
 
 
-def _set_attributes(directory: int, base: str, member: tarfile.TarInfo) -> None:
-    if member.islnk():
-        return  # the target's attributes are the link's
-    if os.geteuid() == 0:
-        os.chown(base, member.uid, member.gid, dir_fd=directory, follow_symlinks=False)
-    if not member.issym():
-        os.chmod(base, stat.S_IMODE(member.mode), dir_fd=directory)
-        for attribute in KEPT_XATTRS:
-            value = member.pax_headers.get(f"SCHILY.xattr.{attribute}")
-            if value is not None:
-                _set_xattr(directory, base, attribute, value)
-
-
-def _set_xattr(directory: int, base: str, attribute: str, value: str) -> None:
-    fd = os.open(base, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=directory)
-    try:
-        os.setxattr(fd, attribute, value.encode("utf-8", "surrogateescape"))
-    finally:
-        os.close(fd)
+def _set_kept_xattrs(fd: int, member: tarfile.TarInfo) -> None:
+    for attribute in KEPT_XATTRS:
+        value = member.pax_headers.get(f"SCHILY.xattr.{attribute}")
+        if value is not None:
+            os.setxattr(fd, attribute, value.encode("utf-8", "surrogateescape"))
 
 
 def _set_times(directory: int, path: str, member: tarfile.TarInfo) -> None:
-    if member.islnk():
-        return
     mtime = float(member.mtime)
     os.utime(path, (mtime, mtime), dir_fd=directory, follow_symlinks=False)
 
 
-def _set_directory_times(root: int, path: str, member: tarfile.TarInfo) -> None:
-    """Through a descriptor: a later member may have replaced a directory by a link."""
+def _kind(name: str, directory: int) -> int | None:
+    """``st_mode`` of ``name`` itself (a link is not followed); None if absent."""
     try:
-        fd = beneath.open_beneath(root, path, os.O_RDONLY | os.O_DIRECTORY)
-    except (beneath.Refused, FileNotFoundError, NotADirectoryError):
-        return
-    try:
-        os.utime(fd, (float(member.mtime), float(member.mtime)))
-    finally:
-        os.close(fd)
+        return os.stat(name, dir_fd=directory, follow_symlinks=False).st_mode
+    except FileNotFoundError:
+        return None
 
 
 def layer_name(image: str, digest: str) -> str:

@@ -61,9 +61,13 @@ class PullProgress:
         for layer in self.layers:
             layer.done = layer.size
         self._tell(self.describe() + "\n")
+
+    def detach(self) -> list[LayerProgress]:
+        """Stop watching the layers; returns those that nobody watches any more."""
         for layer in self.layers:
             if self in layer.watchers:
                 layer.watchers.remove(self)
+        return [layer for layer in self.layers if not layer.watchers]
 
     def _tell(self, line: str) -> None:
         for listener in self.listeners:

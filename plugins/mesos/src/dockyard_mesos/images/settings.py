@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import flags as kinds
-from dockyard.flags import FlagError, Flags, FlagSet
+from dockyard.flags import FlagError, Flags, FlagSet, define
 
 from dockyard_mesos.images.reference import DEFAULT_REGISTRY, Reference, ReferenceError, Registry
 
@@ -25,39 +25,41 @@ DEFAULT_HEADROOM = 0.1
 DEFAULT_WATCH_INTERVAL = timedelta(hours=1)
 
 
+DOCKER_REGISTRY = define(
+    "docker_registry",
+    kinds.STRING,
+    default=DEFAULT_REGISTRY,
+    help="Registry of images named without one (busybox is library/busybox:latest on "
+    "Docker Hub): https://host[:port], or http:// for a registry on loopback only.",
+)
+DOCKER_STORE_DIR = define(
+    "docker_store_dir",
+    kinds.STRING,
+    help="Where pulled image layers are kept, shared between images and agent restarts. "
+    "Default: <work_dir>/store/docker.",
+)
+IMAGE_GC_CONFIG = define(
+    "image_gc_config",
+    kinds.JSON,
+    help="Automatic image garbage collection (Mesos's ImageGcConfig): {\"image_disk_"
+    'headroom": 0.1, "image_disk_watch_interval": {"nanoseconds": N}, "excluded_images": '
+    '[{"type": "DOCKER", "docker": {"name": "..."}}]}. Images no container uses are '
+    "removed when less than the headroom of the store's disk is free. Default: off.",
+)
+DOCKER_CONFIG = define(
+    "docker_config",
+    kinds.JSON,
+    help="Docker client config (inline JSON or file:///path) with the credentials for image pulls.",
+    secret=True,
+)
+"""Declared here only when the docker plugin (which declares it too) is not installed."""
+STORE_FLAGS = {flag.name: flag for flag in (DOCKER_REGISTRY, DOCKER_STORE_DIR, IMAGE_GC_CONFIG)}
+
+
 def declare(flags: FlagSet) -> None:
-    flags.add(
-        "docker_registry",
-        kinds.STRING,
-        default=DEFAULT_REGISTRY,
-        help="Registry of images named without one (busybox is library/busybox:latest on "
-        "Docker Hub): https://host[:port], or http:// for a registry on loopback only.",
-    )
-    flags.add(
-        "docker_store_dir",
-        kinds.STRING,
-        default=None,
-        help="Where pulled image layers are kept, shared between images and agent restarts. "
-        "Default: <work_dir>/store/docker.",
-    )
-    flags.add(
-        "image_gc_config",
-        kinds.JSON,
-        default=None,
-        help="Automatic image garbage collection (Mesos's ImageGcConfig): {\"image_disk_"
-        'headroom": 0.1, "image_disk_watch_interval": {"nanoseconds": N}, "excluded_images": '
-        '[{"type": "DOCKER", "docker": {"name": "..."}}]}. Images no container uses are '
-        "removed when less than the headroom of the store's disk is free. Default: off.",
-    )
-    if "docker_config" not in flags:  # the docker plugin declares it too, when installed
-        flags.add(
-            "docker_config",
-            kinds.JSON,
-            default=None,
-            help="Docker client config (inline JSON or file:///path) with the credentials "
-            "for image pulls.",
-            secret=True,
-        )
+    flags.declare(*STORE_FLAGS.values())
+    if DOCKER_CONFIG.name not in flags:
+        flags.declare(DOCKER_CONFIG)
 
 
 @dataclass(frozen=True)
@@ -127,16 +129,16 @@ class StoreSettings:
     def from_flags(cls, flags: Flags, work_dir: Path) -> StoreSettings:
         """Raises :class:`FlagError` naming the flag for a bad value."""
         try:
-            registry = Registry.parse(flags["docker_registry"])
+            registry = Registry.parse(DOCKER_REGISTRY.get(flags))
         except ReferenceError as error:
             raise FlagError(f"--docker_registry: {error}") from None
-        store_dir = flags["docker_store_dir"]
+        store_dir = DOCKER_STORE_DIR.get(flags)
         if store_dir is not None and not Path(store_dir).is_absolute():
             raise FlagError(f"--docker_store_dir: '{store_dir}' is not an absolute path")
-        config = flags.get("docker_config")
+        config = DOCKER_CONFIG.get(flags, None)
         if config is not None and not isinstance(config, Mapping):
             raise FlagError("--docker_config: expected a JSON object")
-        gc = flags["image_gc_config"]
+        gc = IMAGE_GC_CONFIG.get(flags)
         return cls(
             store_dir=Path(store_dir) if store_dir else work_dir / STORE_SUBDIR,
             default_registry=registry,

@@ -52,8 +52,9 @@ log = logging.getLogger(__name__)
 
 MAX_DOWNLOADS = 4
 """Layers downloaded at once (per store)."""
-MAX_UNPACKS = 2
-"""Layers unpacked at once (threads)."""
+MAX_UNPACKS = 1
+"""Layers unpacked at once: one thread, as Docker does; two threads of many small
+system calls each wait for the GIL after every call (the convoy effect) and end slower."""
 MANIFEST_DEPTH = 2
 """An index may name a manifest, not another index."""
 
@@ -95,6 +96,8 @@ class ImageStore:
         self._pull_progress: dict[str, PullProgress] = {}
         self._pinned: collections.Counter[str] = collections.Counter()
         """Layers of pulls in flight: not collected even before any image names them."""
+        self._wanted: collections.Counter[str] = collections.Counter()
+        """References being handed out by :meth:`get`: not collected before they are held."""
         self._downloads = asyncio.Semaphore(MAX_DOWNLOADS)
         self._unpacks = asyncio.Semaphore(MAX_UNPACKS)
         self._index_lock = asyncio.Lock()
@@ -195,20 +198,24 @@ class ImageStore:
         except ReferenceError as error:
             raise ImageError(f"Invalid image reference: {error}") from None
         name = str(parsed)
-        stored = None if force_pull else self._images.get(name)
-        if stored is None:
-            await self._pull_shared(parsed, force_pull, progress)
-            stored = self._images[name]
-        else:
-            self.metrics["cache_hits"] += 1
-        image = self._image(name, stored)
-        if holder is not None:
-            await self.hold(holder, image)
-        return image
+        self._wanted[name] += 1  # collection keeps it until it is held (or handed out)
+        try:
+            stored = None if force_pull else self._images.get(name)
+            if stored is None:
+                image = await self._pull_shared(parsed, force_pull, progress)
+            else:
+                self.metrics["cache_hits"] += 1
+                image = self._image(name, stored)
+            if holder is not None:
+                await self.hold(holder, image)
+            return image
+        finally:
+            self._wanted[name] -= 1
+            self._wanted += collections.Counter()  # drops the zeros
 
     async def _pull_shared(
         self, reference: Reference, force: bool, progress: Callable[[str], None] | None
-    ) -> None:
+    ) -> Image:
         name = str(reference)
         tracker = self._pull_progress.get(name)
         if tracker is None:
@@ -216,7 +223,7 @@ class ImageStore:
         if progress is not None:
             tracker.listeners.append(progress)
         try:
-            await self._pulls.run((name, force), lambda: self._pull(reference, tracker))
+            return await self._pulls.run((name, force), lambda: self._pull(reference, tracker))
         finally:
             if progress is not None and progress in tracker.listeners:
                 tracker.listeners.remove(progress)
@@ -249,6 +256,7 @@ class ImageStore:
                 images = {**self._images, name: stored}
                 await asyncio.to_thread(state.save_images, self._index, images)
                 self._images = images
+            tracker.finish()
         except BaseException:
             self.metrics["pulls_failed"] += 1
             raise
@@ -256,7 +264,10 @@ class ImageStore:
             self._pinned.subtract(pinned)
             self._pinned += collections.Counter()  # drops the zeros
             self._pull_progress.pop(name, None)
-        tracker.finish()
+            unwatched = {id(layer) for layer in tracker.detach()}
+            for layer_digest, watched in list(self._layer_progress.items()):
+                if id(watched) in unwatched:
+                    del self._layer_progress[layer_digest]
         log.info("Pulled image '%s' (%s)", name, digest)
         return self._image(name, stored)
 
@@ -294,24 +305,20 @@ class ImageStore:
         assert self._client is not None
         target = self._layers_dir / layer.hex
         progress = self._layer_progress.setdefault(layer.digest, LayerProgress(layer.size))
-        try:
-            if target.is_dir():
-                progress.advance(layer.size)
-                return
-            blob = self._blobs_dir / layer.hex
-            async with self._downloads:
-                await self._client.blob_to_file(reference, layer, blob, progress.advance)
-            self.metrics["layers_downloaded"] += 1
-            self.metrics["bytes_downloaded"] += layer.size
-            staging = self._staging_dir / f"{layer.hex}.{uuid.uuid4().hex[:8]}"
-            gzipped = layer.media_type in manifests.GZIP_LAYERS
-            name = extract.layer_name(str(reference), layer.digest)
-            async with self._unpacks:
-                await _unpack(blob, gzipped, staging, target, name)
-            await asyncio.to_thread(blob.unlink, True)
-        finally:
-            if not progress.watchers:
-                self._layer_progress.pop(layer.digest, None)
+        if target.is_dir():
+            progress.advance(layer.size)
+            return
+        blob = self._blobs_dir / layer.hex
+        async with self._downloads:
+            await self._client.blob_to_file(reference, layer, blob, progress.advance)
+        self.metrics["layers_downloaded"] += 1
+        self.metrics["bytes_downloaded"] += layer.size
+        staging = self._staging_dir / f"{layer.hex}.{uuid.uuid4().hex[:8]}"
+        gzipped = layer.media_type in manifests.GZIP_LAYERS
+        name = extract.layer_name(str(reference), layer.digest)
+        async with self._unpacks:
+            await _unpack(blob, gzipped, staging, target, name)
+        await asyncio.to_thread(blob.unlink, True)
 
     def _image(self, name: str, stored: state.StoredImage) -> Image:
         return Image(
@@ -359,6 +366,7 @@ class ImageStore:
             kept |= self._gc.excluded
         async with self._index_lock:
             kept |= {hold.reference for hold in self._holds.values()}
+            kept |= set(self._wanted)
             held = {layer for hold in self._holds.values() for layer in hold.layers}
             images = {ref: image for ref, image in self._images.items() if ref in kept}
             removed_images = tuple(sorted(set(self._images) - set(images)))
