@@ -25,6 +25,11 @@ STATUSES_PER_TASK = 4
 TERMINAL = {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_LOST"}
 
 
+def client() -> aiohttp.ClientSession:
+    """Without aiohttp's default 5-minute limit, which a soak's SUBSCRIBE stream outlasts."""
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
+
+
 async def launch_all(
     agent: AgentProcess,
     session: aiohttp.ClientSession,
@@ -59,7 +64,7 @@ async def bare_spawning(count: int, in_flight: int = 50) -> float:
 
 async def throughput(count: int) -> tuple[float, int]:
     """Tasks per second, and statuses delivered to the subscriber."""
-    async with running_agent("--containerizers=mesos") as agent, aiohttp.ClientSession() as session:
+    async with running_agent("--containerizers=mesos") as agent, client() as session:
         stream = await session.post(f"{agent.url}/api/v1", json={"type": "SUBSCRIBE"})
         ids = [f"load-{n}" for n in range(count)]
         finished: set[str] = set()
@@ -97,7 +102,7 @@ def supervisor_rss(agent: AgentProcess) -> int:
 
 
 async def rss_per_task(count: int) -> float:
-    async with running_agent("--containerizers=mesos") as agent, aiohttp.ClientSession() as session:
+    async with running_agent("--containerizers=mesos") as agent, client() as session:
         await launch_all(agent, session, ["warm-up"], "true")
         await asyncio.sleep(1)
         before = agent.rss_bytes() + supervisor_rss(agent)
@@ -116,7 +121,7 @@ async def rss_per_task(count: int) -> float:
 
 async def soak(count: int, warm_up: int = 1000) -> float:
     """Agent RSS growth (MB) from after ``warm_up`` tasks to after ``count``."""
-    async with running_agent("--containerizers=mesos") as agent, aiohttp.ClientSession() as session:
+    async with running_agent("--containerizers=mesos") as agent, client() as session:
         stream = await session.post(f"{agent.url}/api/v1", json={"type": "SUBSCRIBE"})
         finished = 0
         before = 0

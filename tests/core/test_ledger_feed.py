@@ -63,3 +63,31 @@ async def test_a_reader_too_far_behind_gets_a_final_error_event(
     error = json.loads(body)
     assert error["type"] == "ERROR"
     assert "fell more than" in error["error"]["message"]
+
+
+async def test_a_batching_reader_gets_every_event_once_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Joined events make the same byte stream, also across the ring's edge."""
+    monkeypatch.setattr(feed_module, "RING_BYTES", 2000)
+    monkeypatch.setattr(feed_module, "LOG_PAGE", 7)
+    log = Log()
+    feed = Feed(log.read)
+    reader = feed.follow(0, 0, idle=60, batch_bytes=500)
+    published = publish(feed, log, 100)
+    received = b""
+    while len(received) < len(b"".join(published)):
+        chunk = await anext(reader)
+        assert chunk is not None
+        received += chunk
+    assert received == b"".join(published)
+    more = publish(feed, log, 5)  # caught up: joined from the ring, a few per write
+    chunk = await anext(reader)
+    assert chunk is not None
+    assert chunk.count(b"TASK_UPDATED") > 1
+    received = chunk
+    while len(received) < len(b"".join(more)):
+        chunk = await anext(reader)
+        assert chunk is not None
+        received += chunk
+    assert received == b"".join(more)

@@ -29,6 +29,7 @@ from dockyard.messages import (
     TaskState,
     VariableType,
 )
+from dockyard_mesos import plugin as plugin_module
 from dockyard_mesos.plugin import MesosContainerizer
 
 from tests.mesos.harness import launch, make_config, shell
@@ -216,6 +217,24 @@ async def test_wait_is_reentrant_and_works_after_the_end(mesos, work_dir):
     assert first == second == third
     assert first is not None
     assert first.message == "Command exited with status 4"
+
+
+async def test_ended_containers_are_kept_only_up_to_a_bound(mesos, work_dir, monkeypatch):
+    """An agent runs tasks for months: the plugin keeps the ends of the latest few only."""
+    monkeypatch.setattr(plugin_module, "ENDED_KEPT", 2)
+    ids = []
+    for number in range(4):
+        await run(mesos, work_dir, f"ended-{number}", shell(f"exit {number}"))
+        ids.append(ContainerID(value=f"ended-{number}"))
+    assert await mesos.wait(ids[0]) is None
+    assert await mesos.destroy(ids[1], None) is None
+    kept = [await mesos.wait(ids[2]), await mesos.destroy(ids[3], None)]
+    assert [kept_one and kept_one.message for kept_one in kept] == [
+        "Command exited with status 2",
+        "Command exited with status 3",
+    ]
+    with pytest.raises(LaunchError, match="already"):  # a kept end still blocks its id
+        await mesos.launch(make_config(work_dir, "ended-3", shell("true")))
 
 
 async def test_nested_containers_run_like_top_level_ones(mesos, work_dir):

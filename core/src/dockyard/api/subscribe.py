@@ -14,6 +14,8 @@ from dockyard.api.keys import AGENT, HEARTBEAT_SECONDS
 from dockyard.messages import Call, Event, EventType, Subscribed
 
 HEARTBEAT = recordio.encode(Event(type=EventType.HEARTBEAT))
+WRITE_BYTES = 64 << 10
+"""Published events sent to a reader in one write, at most (about)."""
 
 
 async def subscribe(request: web.Request, call: Call) -> web.StreamResponse:
@@ -32,7 +34,7 @@ async def subscribe(request: web.Request, call: Call) -> web.StreamResponse:
     try:
         await response.prepare(request)
         await response.write(recordio.encode(subscribed))
-        async for event in feed.follow(seq, pos, heartbeat):
+        async for event in feed.follow(seq, pos, heartbeat, WRITE_BYTES):
             await response.write(HEARTBEAT if event is None else event)
     except ConnectionResetError:
         pass  # the client went away

@@ -72,9 +72,14 @@ class Feed:
         self._published.set()
         self._published = asyncio.Event()
 
-    async def follow(self, seq: int, pos: int, idle: float) -> AsyncIterator[bytes | None]:
+    async def follow(
+        self, seq: int, pos: int, idle: float, batch_bytes: int = 0
+    ) -> AsyncIterator[bytes | None]:
         """Every event after ``seq`` (which ended at byte ``pos``), as they come.
 
+        Events already published are joined into one yield of up to about
+        ``batch_bytes`` (at least one event each): RecordIO records delimit
+        themselves, and a burst then costs a reader one write, not one per event.
         Yields None after ``idle`` seconds without an event (time for a heartbeat).
         Ends when the feed closes, or after an error event when the reader lags
         past ``MAX_LAG_BYTES``.
@@ -96,9 +101,15 @@ class Feed:
                 continue
             first = self.head_seq - len(self._events) + 1
             if seq + 1 >= first:
-                pos, event = self._events[seq + 1 - first]
-                seq += 1
-                yield event
+                batch, size = [], 0
+                for index in range(seq + 1 - first, len(self._events)):  # near the newest end
+                    pos, event = self._events[index]
+                    batch.append(event)
+                    size += len(event)
+                    if size >= batch_bytes:
+                        break
+                seq += len(batch)
+                yield b"".join(batch)
                 continue
             rows = await self._read_log(seq, LOG_PAGE)
             if not rows:  # forgotten by garbage collection: skip to what is left

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import marshmallow as ma
 
+from dockyard.messages import dumping
 from dockyard.messages.command import (
     URI,
     CommandInfo,
@@ -218,9 +219,8 @@ def loads(cls: type[Message], text: str | bytes, *, path: str = "") -> Message:
 
 
 def dump(message: object) -> dict[str, Any]:
-    """Mesos JSON (as a dict) of a message."""
-    data: dict[str, Any] = schema_for(type(message)).dump(message)
-    return data
+    """Mesos JSON (as a dict) of a message (what its schema dumps, derived once per class)."""
+    return dumping.dump(message)
 
 
 def dumps(message: object) -> str:

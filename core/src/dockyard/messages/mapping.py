@@ -244,9 +244,12 @@ class MessageSchema(ma.Schema):
 
     def get_attribute(self, obj: Any, attr: str, default: Any) -> Any:
         value = super().get_attribute(obj, attr, default)
-        if value is None or (isinstance(value, list | dict) and not value):
-            return ma.missing
-        return value
+        return ma.missing if is_unset(value) else value
+
+
+def is_unset(value: Any) -> bool:
+    """Left out of the output: ``None`` and empty repeated fields and maps."""
+    return value is None or (isinstance(value, list | dict) and not value)
 
 
 def unwrap_optional(hint: Any) -> tuple[Any, bool]:

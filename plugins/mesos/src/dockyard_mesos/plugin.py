@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import signal
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
@@ -58,6 +59,9 @@ from dockyard_mesos.termination import termination
 log = logging.getLogger(__name__)
 
 DEFAULT_GRACE_PERIOD = timedelta(seconds=5)
+ENDED_KEPT = 1000
+"""Ended containers whose termination ``wait`` and ``destroy`` still return; older ones
+are forgotten, so memory stays bounded however many tasks the agent runs."""
 """Mesos's ``--executor_shutdown_grace_period`` default, if the core does not declare it."""
 
 
@@ -84,6 +88,8 @@ class MesosContainerizer:
 
     def __init__(self) -> None:
         self._containers: dict[str, _Container] = {}
+        """Containers not ended; an ended one leaves for :attr:`_ended` (see :meth:`_add`)."""
+        self._ended: OrderedDict[str, Termination] = OrderedDict()
         self._client: SupervisorClient | None = None
         self._isolation = isolation.parse(isolation.DEFAULT, "--isolation")
         self._launcher: str | None = None
@@ -219,7 +225,7 @@ class MesosContainerizer:
     async def prepare(self, config: ContainerConfig) -> None:
         """Create the container's cgroups (sysfs writes: quick, so done inline)."""
         key = str(config.container_id)
-        if key in self._containers:
+        if key in self._containers or key in self._ended:
             raise LaunchError(f"Container '{key}' already exists")
         allocation = isolation.allocation(config, self._enable_cfs)
         container = _Container(
@@ -227,7 +233,7 @@ class MesosContainerizer:
             allocation=allocation,
             grace_period=config.kill_grace_period,
         )
-        self._containers[key] = container
+        self._add(key, container)
         if self._hierarchy is not None:
             try:
                 container.cgroups = self._hierarchy.create(
@@ -262,6 +268,8 @@ class MesosContainerizer:
     @hookimpl
     async def launch(self, config: ContainerConfig) -> Launched:
         key = str(config.container_id)
+        if key in self._ended:
+            raise LaunchError(f"Container '{key}' was destroyed or launched already")
         if key not in self._containers:
             await self.prepare(config)
         container = self._containers[key]
@@ -366,6 +374,20 @@ class MesosContainerizer:
             if not container.termination.done():
                 container.termination.set_result(ending)
 
+    def _add(self, key: str, container: _Container) -> None:
+        """Track ``container`` until it ends; then keep only its termination, for a while."""
+        self._containers[key] = container
+
+        def ended(termination: asyncio.Future[Termination]) -> None:
+            if self._containers.get(key) is container:
+                del self._containers[key]
+            if not termination.cancelled():
+                self._ended[key] = termination.result()
+                while len(self._ended) > ENDED_KEPT:
+                    self._ended.popitem(last=False)
+
+        container.termination.add_done_callback(ended)
+
     def _on_exit(self, record: TaskRecord) -> None:
         container = self._containers.get(record.id)
         if container is None or container.termination.done():
@@ -378,7 +400,7 @@ class MesosContainerizer:
     async def wait(self, container_id: ContainerID) -> Termination | None:
         container = self._containers.get(str(container_id))
         if container is None:
-            return None
+            return self._ended.get(str(container_id))
         return await asyncio.shield(container.termination)
 
     @hookimpl
@@ -388,7 +410,7 @@ class MesosContainerizer:
         key = str(container_id)
         container = self._containers.get(key)
         if container is None:
-            return None
+            return self._ended.get(key)
         if container.spawning is not None:
             await asyncio.wait([container.spawning])
         if container.record is None:
@@ -452,8 +474,9 @@ class MesosContainerizer:
         handle (the agent died between the spawn and its checkpoint) is adopted too.
         """
         offered = {str(recovered.config.container_id): recovered for recovered in containers}
-        for key, checkpointed in offered.items():  # first, so that exits pushed meanwhile count
-            self._containers[key] = self._recovered(key, checkpointed)
+        tracked = {key: self._recovered(key, checkpointed) for key, checkpointed in offered.items()}
+        for key, container in tracked.items():  # first, so that exits pushed meanwhile count
+            self._add(key, container)
         found: list[ContainerID] = []
         unknown = set(offered)
         for record in await self._supervisor().list():
@@ -461,15 +484,17 @@ class MesosContainerizer:
             recovered = offered.get(record.id)
             if recovered is not None and _launch_of(record, recovered.handle):
                 found.append(recovered.config.container_id)
-                self._reattach(self._containers[record.id], record)
+                self._reattach(tracked[record.id], record)
                 continue
-            if recovered is not None:
-                del self._containers[record.id]
+            if recovered is not None:  # another launch: unknown, even if its exit came
+                self._containers.pop(record.id, None)
+                self._ended.pop(record.id, None)
             log.info("cleaning up orphan task %s", record.id)
             await self._supervisor().forget(record.id)
         for key in unknown:
             log.warning("container %s is unknown to the supervisor", key)
-            unlaunched = self._containers.pop(key)
+            self._containers.pop(key, None)
+            unlaunched = tracked[key]
             if unlaunched.cgroups is not None:  # prepared, never used
                 cgroups.remove(unlaunched.cgroups.paths())
         if self._image_runtime is not None:

@@ -94,6 +94,8 @@ class Supervisor:
         self._listener = listener
         self._tasks: dict[str, _Task] = {}
         self._by_pid: dict[int, _Task] = {}
+        self._unended: set[str] = set()
+        """Ids of the tasks whose exit is not known yet (counted at every spawn and exit)."""
         self._clients: set[asyncio.StreamWriter] = set()
         self._server: asyncio.Server | None = None
         self._leaving: asyncio.StreamWriter | None = None
@@ -154,6 +156,7 @@ class Supervisor:
     def _track(self, task: _Task) -> None:
         self._tasks[task.record.id] = task
         if task.record.exit is None:
+            self._unended.add(task.record.id)
             self._by_pid[task.record.pid] = task
             self._watch_memory(task)
         self._arm_idle()
@@ -235,6 +238,7 @@ class Supervisor:
             task.output.task_ended()  # its last output is in its files before its exit is told
         oom, peak = cgroups.memory_outcome(record.cgroups)
         record.exit = ExitInfo(status=status, oom=oom or task.out_of_memory, memory_peak=peak)
+        self._unended.discard(record.id)
         self._remove_cgroups(record.cgroups, 0)  # empty now: gone before anyone hears
         self._broadcast({"event": "exit", "task": record.to_json()})  # the fsync can wait
         try:
@@ -338,7 +342,7 @@ class Supervisor:
         return True
 
     def _running(self) -> int:
-        return sum(task.record.exit is None for task in self._tasks.values())
+        return len(self._unended)
 
     def _exec(
         self, spec: SpawnSpec, time_limit: float, client: asyncio.StreamWriter, reply: Message
