@@ -1,7 +1,7 @@
 """The ``mesos`` containerizer's hooks: tasks as plain processes in their sandbox.
 
 The hooks keep a small table of containers; the processes themselves belong to the
-supervisor (see :mod:`dockyard_mesos.supervisor`), which pushes each exit to
+supervisor (see :mod:`dockyard.supervision.server`), which pushes each exit to
 :meth:`MesosContainerizer._on_exit`. ``wait`` and ``destroy`` just await that event, and
 ``exec_in_container`` asks the supervisor to run the command as the task runs.
 """
@@ -39,11 +39,12 @@ from dockyard.messages import (
     ResourceStatistics,
     TaskState,
 )
+from dockyard.supervision import cgroups, command
+from dockyard.supervision.client import SupervisorClient, SupervisorError
+from dockyard.supervision.command import inside_task
+from dockyard.supervision.protocol import ProcessRecord, SpawnSpec
 
-from dockyard_mesos import cgroups, command, isolation, usage
-from dockyard_mesos.client import SupervisorClient, SupervisorError
-from dockyard_mesos.command import inside_task
-from dockyard_mesos.protocol import SpawnSpec, TaskRecord
+from dockyard_mesos import isolation, usage
 from dockyard_mesos.termination import termination
 
 log = logging.getLogger(__name__)
@@ -60,8 +61,8 @@ class _Container:
     allocation: isolation.Allocation
     grace_period: timedelta | None = None
     cgroups: cgroups.TaskCgroups | None = None
-    spawning: asyncio.Task[TaskRecord] | None = None
-    record: TaskRecord | None = field(default=None, repr=False)
+    spawning: asyncio.Task[ProcessRecord] | None = None
+    record: ProcessRecord | None = field(default=None, repr=False)
     spec: SpawnSpec | None = field(default=None, repr=False)
     """How the task was started (environment included): commands run inside it alike."""
 
@@ -215,7 +216,7 @@ class MesosContainerizer:
         status = ContainerStatus(container_id=config.container_id, executor_pid=record.pid)
         return Launched(handle=handle, container_status=status)
 
-    async def _spawn(self, container: _Container, spec: SpawnSpec) -> TaskRecord:
+    async def _spawn(self, container: _Container, spec: SpawnSpec) -> ProcessRecord:
         record = await self._supervisor().spawn(spec)
         if container.record is None:  # else its exit event came first, with the exit
             container.record = record
@@ -258,7 +259,7 @@ class MesosContainerizer:
         if not container.termination.done():
             container.termination.set_result(ending)
 
-    def _on_exit(self, record: TaskRecord) -> None:
+    def _on_exit(self, record: ProcessRecord) -> None:
         container = self._containers.get(record.id)
         if container is None or container.termination.done():
             return
@@ -384,7 +385,7 @@ class MesosContainerizer:
             log.warning("container %s: %s", key, error)
         return container
 
-    def _reattach(self, container: _Container, record: TaskRecord) -> None:
+    def _reattach(self, container: _Container, record: ProcessRecord) -> None:
         container.record = record
         if container.cgroups is not None and container.cgroups.paths() != sorted(record.cgroups):
             container.cgroups = None  # it was launched without them
@@ -397,7 +398,7 @@ class MesosContainerizer:
         return self._client
 
 
-def _launch_of(record: TaskRecord, handle: dict[str, Any]) -> bool:
+def _launch_of(record: ProcessRecord, handle: dict[str, Any]) -> bool:
     """Whether a record is the launch a checkpoint names (not an earlier one), or the
     checkpoint names none: then the supervisor's record is all there is."""
     if not handle:

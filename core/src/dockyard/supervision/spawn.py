@@ -25,8 +25,8 @@ import signal
 from collections.abc import Iterator
 from typing import NoReturn
 
-from dockyard_mesos import cgroups
-from dockyard_mesos.protocol import SpawnSpec
+from dockyard.supervision import cgroups
+from dockyard.supervision.protocol import SpawnSpec
 
 IGNORED_BY_PYTHON = (signal.SIGPIPE, signal.SIGXFSZ)
 """Python ignores these; a spawned task must get the default actions back."""

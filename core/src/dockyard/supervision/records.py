@@ -11,7 +11,7 @@ import logging
 import os
 from pathlib import Path
 
-from dockyard_mesos.protocol import TaskRecord
+from dockyard.supervision.protocol import ProcessRecord
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ class RecordStore:
         # at most CONTAINER_KEY_MAX bytes, so it is a file name as it is, with room for .json.
         return self._directory / f"{task_id}.json"
 
-    def save(self, record: TaskRecord, *, durable: bool) -> None:
+    def save(self, record: ProcessRecord, *, durable: bool) -> None:
         """Replace the record; ``durable`` adds the fsync that makes it survive a power cut."""
         path = self._path(record.id)
         temporary = path.with_suffix(".tmp")
@@ -40,11 +40,11 @@ class RecordStore:
     def delete(self, task_id: str) -> None:
         self._path(task_id).unlink(missing_ok=True)
 
-    def load_all(self) -> list[TaskRecord]:
+    def load_all(self) -> list[ProcessRecord]:
         records = []
         for path in sorted(self._directory.glob("*.json")):
             try:
-                records.append(TaskRecord.from_json(json.loads(path.read_text())))
+                records.append(ProcessRecord.from_json(json.loads(path.read_text())))
             except (OSError, ValueError, KeyError, TypeError) as error:
                 log.error("ignoring unreadable task record %s: %s", path, error)
         return records
