@@ -5,8 +5,8 @@ It is what a process-based backend needs and nothing more, built on
 (:mod:`dockyard.supervision.command`), the task's user, its output where the container
 logger says, a kill with grace, and ``recover`` that reports the real end of a task that
 ran, or ended, while the agent was down. Subclass it and override :meth:`supports` (which
-tasks it takes) or :meth:`command_line` (to wrap the command, e.g. in ``unshare``); the
-tutorial's ``hello`` backend and dockyard's own test plugins do.
+tasks it takes), :meth:`command_line` (to wrap the command, e.g. in ``unshare``) or
+:meth:`environment`; the tutorial's ``hello`` backend and dockyard's own test plugins do.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class SubprocessContainerizer:
     """Runs each task's command as a process in its sandbox, crash-safe."""
 
     def __init__(self) -> None:
-        self.supervisor: ProcessSupervisor | None = None
+        self._supervisor: ProcessSupervisor | None = None
         self.grace_periods: dict[str, timedelta | None] = {}
         self.default_grace_period = DEFAULT_GRACE_PERIOD
 
@@ -64,6 +64,11 @@ class SubprocessContainerizer:
         ``arguments`` as the whole argv. Raises LaunchError for a command without value."""
         return command.command_line(config.command)
 
+    def environment(self, config: ContainerConfig) -> dict[str, str]:
+        """Mesos's: a default PATH, MESOS_SANDBOX and the task's ids, the agent's variables,
+        then the task's own (which win)."""
+        return command.environment(config)
+
     # -- hooks ------------------------------------------------------------------------
 
     @hookimpl
@@ -71,16 +76,16 @@ class SubprocessContainerizer:
         grace = context.flags.get("executor_shutdown_grace_period")
         self.default_grace_period = DEFAULT_GRACE_PERIOD if grace is None else grace
         cgroups_under = Path("dockyard") / context.agent_id / context.state_dir.name
-        self.supervisor = ProcessSupervisor(context.state_dir, cgroups_under=cgroups_under)
+        self._supervisor = ProcessSupervisor(context.state_dir, cgroups_under=cgroups_under)
         try:
-            await self.supervisor.start()
+            await self._supervisor.start()
         except (OSError, SupervisorError) as error:
             raise StartupError(f"cannot start the process supervisor: {error}") from error
 
     @hookimpl
     async def stop(self) -> None:
-        if self.supervisor is not None:
-            await self.supervisor.close()
+        if self._supervisor is not None:
+            await self._supervisor.close()
 
     @hookimpl
     async def launch(self, config: ContainerConfig) -> Launched:
@@ -91,12 +96,12 @@ class SubprocessContainerizer:
         try:
             if user is not None:
                 await asyncio.to_thread(os.chown, config.sandbox, user.uid, user.gid)
-            process = await self._supervisor().spawn(
+            process = await self.supervisor.spawn(
                 key,
                 argv,
                 executable=executable,
                 cwd=config.sandbox,
-                env=command.environment(config),
+                env=self.environment(config),
                 stdout=command.output_spec(output.stdout),
                 stderr=command.output_spec(output.stderr),
                 user=user,
@@ -109,7 +114,7 @@ class SubprocessContainerizer:
 
     @hookimpl
     async def wait(self, container_id: ContainerID) -> Termination | None:
-        process = self._process(container_id)
+        process = self.process_of(container_id)
         if process is None:
             return None
         return (await process.wait()).termination()
@@ -118,7 +123,7 @@ class SubprocessContainerizer:
     async def destroy(
         self, container_id: ContainerID, grace_period: timedelta | None
     ) -> Termination | None:
-        process = self._process(container_id)
+        process = self.process_of(container_id)
         if process is None:
             return None
         grace = next(
@@ -134,7 +139,7 @@ class SubprocessContainerizer:
 
     @hookimpl
     async def kill(self, container_id: ContainerID, signal: int) -> bool:
-        process = self._process(container_id)
+        process = self.process_of(container_id)
         return process is not None and await process.signal(signal)
 
     @hookimpl
@@ -142,15 +147,19 @@ class SubprocessContainerizer:
         """Reattach the checkpointed tasks; the supervisor kills and forgets the rest."""
         offered = {str(c.config.container_id): c for c in containers}
         handles = {key: container.handle for key, container in offered.items()}
-        found = await self._supervisor().recover(handles)
+        found = await self.supervisor.recover(handles)
         for key in found:
             self.grace_periods[key] = offered[key].config.kill_grace_period
         return [offered[key].config.container_id for key in found]
 
-    def _process(self, container_id: ContainerID) -> SupervisedProcess | None:
-        return None if self.supervisor is None else self.supervisor.get(str(container_id))
+    def process_of(self, container_id: ContainerID) -> SupervisedProcess | None:
+        """The container's process; None if unknown (or not started)."""
+        if self._supervisor is None:
+            return None
+        return self._supervisor.get(str(container_id))
 
-    def _supervisor(self) -> ProcessSupervisor:
-        if self.supervisor is None:
+    @property
+    def supervisor(self) -> ProcessSupervisor:
+        if self._supervisor is None:
             raise SupervisorError("the containerizer is not started")
-        return self.supervisor
+        return self._supervisor

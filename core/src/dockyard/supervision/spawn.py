@@ -135,7 +135,15 @@ def _exec_in_child(
 def become_child_subreaper() -> None:
     """Orphans below the calling process are handed to it (not to init) when their parent
     dies; kept across exec, not given to children."""
-    if _LIBC.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+    _set_child_subreaper(1)
+
+
+def stop_being_child_subreaper() -> None:
+    _set_child_subreaper(0)
+
+
+def _set_child_subreaper(value: int) -> None:
+    if _LIBC.prctl(PR_SET_CHILD_SUBREAPER, value, 0, 0, 0) != 0:
         number = ctypes.get_errno()
         raise OSError(number, os.strerror(number))
 
