@@ -249,7 +249,7 @@ class ProcessSupervisor:
             log.info("cleaning up orphan process %s", record.id)
             await self.forget(record.id)
         for process_id in set(handles) - set(found):
-            log.warning("process %s is unknown to the supervisor", process_id)
+            log.warning("no process of the supervisor matches the handle of %s", process_id)
             self._processes.pop(process_id, None)
         return found
 
