@@ -31,7 +31,7 @@ from dockyard.containers import (
     Termination,
 )
 from dockyard.messages import URI, ContainerID, TaskState
-from dockyard.supervision import SubprocessContainerizer
+from dockyard.supervision import SubprocessContainerizer, SupervisedProcess
 
 
 class ReferenceContainerizer(SubprocessContainerizer):
@@ -193,6 +193,13 @@ class WaitsOnce(ReferenceContainerizer):
         if termination is not None:
             await self.supervisor.forget(str(container_id))
         return termination
+
+
+class ForgetsItsTasks(ReferenceContainerizer):
+    """Loses track of every container once launched: unknown to every later hook."""
+
+    def process_of(self, container_id: ContainerID) -> SupervisedProcess | None:
+        return None
 
 
 class NeverRecovers(ReferenceContainerizer):
