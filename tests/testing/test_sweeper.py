@@ -64,6 +64,19 @@ class TestLost(ContainerizerConformance):
 """
 
 
+def agent_cgroups(run: Path) -> list[Path]:
+    """The cgroups left of the agents of an inner run (``<hierarchy>/dockyard/<agent id>``)."""
+    agents = [path.read_text().strip() for path in run.glob("**/work/meta/agent_id")]
+    assert agents, f"no agent ran under {run}"
+    mounts = [path for path in Path("/sys/fs/cgroup").glob("*") if path.is_dir()]
+    return [
+        path
+        for agent in agents
+        for mount in [Path("/sys/fs/cgroup"), *mounts]
+        if (path := mount / "dockyard" / agent).exists()
+    ]
+
+
 def marked_processes(marker: str) -> list[int]:
     """Live processes with ``marker`` in their environment or command line."""
     found = []
@@ -90,6 +103,7 @@ def test_a_failing_kit_test_leaves_no_process(
     result.assert_outcomes(failed=1)
     assert marked_processes(marker) == [], result.stdout.str()
     assert marked_processes(str(pytester.path)) == [], "no supervisor of the run is left"
+    assert agent_cgroups(pytester.path) == [], "nor any of its cgroups"
 
 
 def test_a_conformance_test_of_a_plugin_that_loses_tasks_leaves_no_process(
@@ -100,3 +114,4 @@ def test_a_conformance_test_of_a_plugin_that_loses_tasks_leaves_no_process(
     result = pytester.runpytest_subprocess(*QUIET, "-k", "kill_forces or recover")
     result.assert_outcomes(failed=1, passed=1)
     assert marked_processes(str(pytester.path)) == [], result.stdout.str()
+    assert agent_cgroups(pytester.path) == []

@@ -168,8 +168,8 @@ class ProcessSupervisor:
         if self._client is not None:
             await self._client.close()
             self._client = None
-        if self._hierarchy is not None and self._cgroups_under is not None:
-            cgroups.remove(self._hierarchy.at(self._cgroups_under).paths())  # if empty
+        if self._hierarchy is not None and self._cgroups_under is not None:  # if empty
+            cgroups.remove_with_parents(self._hierarchy.at(self._cgroups_under).paths(), keep=())
 
     def get(self, process_id: str) -> SupervisedProcess | None:
         return self._processes.get(process_id)
@@ -217,14 +217,18 @@ class ProcessSupervisor:
                 cgroups=[] if task_cgroups is None else task_cgroups.paths(),
                 subreaper=task_cgroups is None,
             )
-            process._attach(await self.client.spawn(spec))
-        except BaseException as error:
-            del self._processes[process_id]
+            spawning = asyncio.ensure_future(self.client.spawn(spec))
+            # A cancelled caller must not lose a process the daemon started anyway: it stays
+            # known (a destroy finds it) once the spawn completes.
+            spawning.add_done_callback(lambda done: _attach_if_spawned(process, done))
+            await asyncio.shield(spawning)
+        except asyncio.CancelledError:
+            raise
+        except (OSError, SupervisorError) as error:
+            self._forget_locally(process)
             if task_cgroups is not None:
                 cgroups.remove(task_cgroups.paths())
-            if isinstance(error, OSError):
-                raise SupervisorError(str(error)) from error
-            raise
+            raise SupervisorError(str(error)) from error
         return process
 
     async def recover(
@@ -258,10 +262,21 @@ class ProcessSupervisor:
         self._processes.pop(process_id, None)
         await self.client.forget(process_id)
 
+    def _forget_locally(self, process: SupervisedProcess) -> None:
+        if self._processes.get(process.id) is process:
+            del self._processes[process.id]
+
     def _on_exit(self, record: ProcessRecord) -> None:
         process = self._processes.get(record.id)
         if process is not None and process.pid in (0, record.pid):
             process._ended(record)
+
+
+def _attach_if_spawned(process: SupervisedProcess, spawning: asyncio.Future[ProcessRecord]) -> None:
+    if spawning.cancelled() or spawning.exception() is not None:
+        process._supervisor._forget_locally(process)
+    else:
+        process._attach(spawning.result())
 
 
 def _same_launch(record: ProcessRecord, handle: Mapping[str, Any]) -> bool:

@@ -265,7 +265,7 @@ class Supervisor:
         if not candidates:
             return candidates
         tracked = {d for t in self._tasks.values() if t.running for d in t.record.cgroups}
-        return {pid for pid in candidates if not tracked & _cgroups_of(pid)}
+        return {pid for pid in candidates if not tracked & cgroups.of_process(pid)}
 
     def _remove_cgroups(self, directories: list[str], attempt: int) -> None:
         """Killed processes leave their cgroup a moment after SIGKILL: retry a few times."""
@@ -447,14 +447,6 @@ class Supervisor:
         for writer in self._clients:
             if not writer.is_closing():
                 writer.write(line)
-
-
-def _cgroups_of(pid: int) -> set[str]:
-    """The cgroup directories of a process (none if it is gone)."""
-    try:
-        return set(cgroups.own_cgroups(membership=Path(f"/proc/{pid}/cgroup")).values())
-    except (FileNotFoundError, ProcessLookupError):
-        return set()
 
 
 def _peer_uid(writer: asyncio.StreamWriter) -> int:

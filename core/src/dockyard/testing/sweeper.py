@@ -7,7 +7,8 @@ below it is handed to it, not to init, and everything the test started stays in 
 process tree. At the end, every process below it that was not there when the test began
 (and is not below one that was: a session-scoped server's workers) is SIGKILLed until
 none is left, and reaped. Nothing a failing test, or a plugin that forgot a task, started
-outlives pytest.
+outlives pytest. The cgroups they were in (a task's, its plugin's) are removed with them,
+up to the hierarchy's top level.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from types import TracebackType
 
 import psutil
 
-from dockyard.supervision import leftovers
+from dockyard.supervision import cgroups, leftovers
 from dockyard.supervision.spawn import become_child_subreaper, stop_being_child_subreaper
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,10 @@ class ProcessSweeper:
         left = self.started_here()
         if left:
             log.warning("killing %d process(es) the test left: %s", len(left), _describe(left))
+            own = set(cgroups.own_cgroups().values())
+            their_cgroups = {d for pid in left for d in cgroups.of_process(pid)} - own
             await leftovers.kill_all(self.started_here)
+            cgroups.remove_with_parents(their_cgroups, keep=own)
         for child in leftovers.children(os.getpid()) - self._before:
             with contextlib.suppress(ChildProcessError):  # someone else's waiter got it
                 os.waitpid(child, os.WNOHANG)  # noqa: ASYNC222 (WNOHANG: never blocks)
