@@ -26,6 +26,10 @@ from dockyard.supervision.spawn import become_child_subreaper, stop_being_child_
 log = logging.getLogger(__name__)
 
 
+_active = 0
+"""Sweepers open in this process: the last one out stops being a subreaper."""
+
+
 class ProcessSweeper:
     """``async with ProcessSweeper(): ...`` kills what the block started and left."""
 
@@ -33,7 +37,10 @@ class ProcessSweeper:
         self._before: set[int] = set()
 
     async def __aenter__(self) -> ProcessSweeper:
-        become_child_subreaper()
+        global _active
+        if _active == 0:
+            become_child_subreaper()
+        _active += 1
         self._before = leftovers.descendants(os.getpid())
         return self
 
@@ -43,8 +50,13 @@ class ProcessSweeper:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        await self.sweep()
-        stop_being_child_subreaper()
+        global _active
+        try:
+            await self.sweep()
+        finally:
+            _active -= 1
+            if _active == 0:
+                stop_being_child_subreaper()
 
     def started_here(self) -> set[int]:
         """The live processes the block started, however far they wandered below us."""
