@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -193,26 +194,41 @@ async def test_a_handle_of_an_earlier_launch_is_not_adopted(
 
 
 @pytest.mark.parametrize(
-    ("argv", "cwd", "message"),
+    ("process_id", "argv", "cwd", "env", "message"),
     [
-        (["no-such-program"], None, "Failed to execute 'no-such-program': No such file"),
-        (["/bin/true"], "missing", "Failed to change to the sandbox"),
+        ("bad", ["no-such-program"], None, {}, "Failed to execute 'no-such-program': No such"),
+        ("bad", ["/bin/true"], "missing", {}, "Failed to change to the sandbox"),
+        ("bad", [], None, {}, "argv must name the program to run"),
+        ("bad", ["/bin/true"], None, {"A": "nul\0byte"}, "Environment variable 'A': "),
+        ("bad", ["/bin/true"], None, {"A=B": "c"}, "Environment variable 'A=B': "),
+        ("bad", ["/bin/echo", "nul\0"], None, {}, "argv: an argument holds NUL"),
+        ("../escape", ["/bin/true"], None, {}, "Invalid process id: '../escape' contains '/'"),
+        ("..", ["/bin/true"], None, {}, "Invalid process id: '..' is not a file name"),
+        ("", ["/bin/true"], None, {}, "Invalid process id: '' is not a file name"),
+        ("x" * 251, ["/bin/true"], None, {}, "Invalid process id: it is longer than 250 bytes"),
     ],
 )
-async def test_a_process_that_cannot_start_is_an_error_naming_the_step(
-    supervisor: ProcessSupervisor, sandbox: Path, argv: list[str], cwd: str | None, message: str
+async def test_a_process_that_cannot_start_is_an_error_naming_the_reason(
+    supervisor: ProcessSupervisor,
+    sandbox: Path,
+    process_id: str,
+    argv: list[str],
+    cwd: str | None,
+    env: dict[str, str],
+    message: str,
 ) -> None:
-    with pytest.raises(SupervisorError, match=message):
+    with pytest.raises(SupervisorError, match=re.escape(message)):
         await supervisor.spawn(
-            "bad",
+            process_id,
             argv,
             cwd=sandbox / cwd if cwd else sandbox,
-            env={"PATH": "/bin:/usr/bin"},
+            env={"PATH": "/bin:/usr/bin", **env},
             stdout=OutputSpec(path=os.devnull),
             stderr=OutputSpec(path=os.devnull),
         )
-    assert supervisor.get("bad") is None
-    assert (await (await spawn(supervisor, "bad", "exit 0", sandbox)).wait()).exit_code == 0
+    assert supervisor.get(process_id) is None
+    assert await supervisor.client.list() == [], "nothing was started or recorded"
+    assert (await (await spawn(supervisor, "good", "exit 0", sandbox)).wait()).exit_code == 0
 
 
 async def test_ids_are_unique(supervisor: ProcessSupervisor, sandbox: Path) -> None:

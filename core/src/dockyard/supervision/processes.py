@@ -26,6 +26,7 @@ from dockyard.supervision import cgroups
 from dockyard.supervision.client import SupervisorClient, SupervisorError
 from dockyard.supervision.command import Identity
 from dockyard.supervision.protocol import OutputSpec, ProcessRecord, SpawnSpec
+from dockyard.supervision.records import id_problem
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +194,7 @@ class ProcessSupervisor:
         ``process_id`` names it for the daemon (one path component, e.g. a container id):
         it must be unique among the processes the daemon remembers.
         """
+        _check_spawn(process_id, argv, env)
         if process_id in self._processes:
             raise SupervisorError(f"Process '{process_id}' already exists")
         process = SupervisedProcess(self, process_id)
@@ -270,6 +272,23 @@ class ProcessSupervisor:
         process = self._processes.get(record.id)
         if process is not None and process.pid in (0, record.pid):
             process._ended(record)
+
+
+def _check_spawn(process_id: str, argv: Sequence[str], env: Mapping[str, str]) -> None:
+    """Refuse, naming the field, what could only fail later or less clearly."""
+    problem = id_problem(process_id)
+    if problem is not None:
+        raise SupervisorError(f"Invalid process id: {problem}")
+    if not argv:
+        raise SupervisorError("argv must name the program to run: it is empty")
+    if any("\0" in argument for argument in argv):
+        raise SupervisorError("argv: an argument holds NUL")
+    for name, value in env.items():
+        if not name or "=" in name or "\0" in name or "\0" in value:
+            raise SupervisorError(
+                f"Environment variable {name!r}: a name must be non-empty without '=' or NUL, "
+                "a value without NUL"
+            )
 
 
 def _attach_if_spawned(process: SupervisedProcess, spawning: asyncio.Future[ProcessRecord]) -> None:

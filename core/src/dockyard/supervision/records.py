@@ -16,6 +16,22 @@ from dockyard.supervision.protocol import ProcessRecord
 log = logging.getLogger(__name__)
 
 
+NAME_MAX = 255
+ID_MAX = NAME_MAX - len(".json")
+
+
+def id_problem(process_id: str) -> str | None:
+    """Why ``process_id`` cannot name a record file, or None: it must be one path component
+    (a container id is, by the core's id rules)."""
+    if process_id in ("", ".", ".."):
+        return f"{process_id!r} is not a file name"
+    if "/" in process_id or "\0" in process_id:
+        return f"{process_id!r} contains '/' or NUL"
+    if len(process_id.encode(errors="surrogateescape")) > ID_MAX:
+        return f"it is longer than {ID_MAX} bytes"
+    return None
+
+
 class RecordStore:
     def __init__(self, directory: Path) -> None:
         self._directory = directory

@@ -52,7 +52,7 @@ from dockyard.supervision.protocol import (
     decode,
     encode,
 )
-from dockyard.supervision.records import RecordStore
+from dockyard.supervision.records import RecordStore, id_problem
 from dockyard.supervision.spawn import SpawnError, become_child_subreaper, raise_file_limit, spawn
 
 LOCK_NAME = "supervisor.lock"
@@ -130,6 +130,9 @@ class Supervisor:
     # -- tasks ------------------------------------------------------------------------
 
     def _spawn(self, spec: SpawnSpec) -> ProcessRecord:
+        problem = id_problem(spec.id)
+        if problem is not None:
+            raise SpawnError(f"Invalid process id: {problem}")
         if spec.id in self._tasks:
             raise SpawnError(f"Task '{spec.id}' already exists")
         output = TaskOutput.open(spec)
