@@ -25,6 +25,8 @@ BENCHMARKS = {
     "fetch": "benchmarks.fetch_throughput",
     "agent": "benchmarks.agent_load",
     "output": "benchmarks.container_output",
+    "images": "benchmarks.image_launch",
+    "soak": "benchmarks.output_soak",
 }
 RESULTS = Path(__file__).parent / "results"
 

@@ -12,6 +12,8 @@ from stevedore import ExtensionManager
 TESTS = Path(__file__).parent
 SAMPLE_PLUGINS = TESTS / "sample_plugins"
 BROKEN_PLUGINS = TESTS / "broken_plugins"
+SAMPLE_FETCHERS = TESTS / "sample_fetchers"
+"""A third-party fetcher of ``data:`` URIs, and an ``s3`` scheme handler over a folder."""
 
 
 @pytest.fixture

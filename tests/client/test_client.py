@@ -61,6 +61,38 @@ def test_launch_reads_stdin_and_rejects_bad_input_before_sending(client: Client)
     assert good.returncode == 0, good.stderr
 
 
+AGENT_WARNING = (
+    "dockyard: warning: call.launch_task.task.resorces: unknown field (did you mean 'resources'?)"
+)
+
+
+@pytest.mark.parametrize("args", [("--json",), ("--wait",)], ids=["json", "wait"])
+def test_launch_prints_the_agent_s_warnings_on_stderr(
+    client: Client, args: tuple[str, ...]
+) -> None:
+    task = {**task_json("t1", "true"), "resorces": []}
+    result = client.run("task", "launch", *args, "-", stdin=json.dumps(task))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines()[0] == AGENT_WARNING
+    assert "unknown field" not in result.stdout
+
+
+async def test_launch_on_a_strict_agent_shows_its_refusal(
+    make_agent: Callable[..., Any], client: Client
+) -> None:
+    strict = await make_agent(
+        "--containerizers=sample", "--strict_json", work_dir=client.tmp_path / "strict"
+    )
+    task = {**task_json("t1", "true"), "resorces": []}
+    result = client.run(
+        "task", "launch", "-", stdin=json.dumps(task), env={"DOCKYARD_AGENT": strict.url}
+    )
+    assert result.returncode == 4
+    assert "answered 400 Bad Request: " + AGENT_WARNING.removeprefix("dockyard: warning: ") in (
+        result.stderr
+    )
+
+
 def test_wait_exits_with_the_task_exit_code(client: Client) -> None:
     task = client.launch("t1", f"{WAITS_FOR_GO}; exit 7")
     waiting = client.start("task", "wait", "t1")

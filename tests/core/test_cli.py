@@ -124,7 +124,7 @@ def test_plugins_lists_distribution_version_and_hooks(
 ) -> None:
     install_plugins(BROKEN_PLUGINS)
     result = dockyard("plugins")
-    assert result.returncode == 0
+    assert result.returncode == 1, "a plugin is broken"
     (sample,) = [line for line in result.stdout.splitlines() if line.startswith("sample ")]
     assert "dockyard-sample" in sample
     assert " 0.1 " in sample
@@ -138,3 +138,42 @@ def test_help_lists_flags_with_defaults_and_owners(dockyard) -> None:
     assert "--containerizers" in result.stdout
     assert "--sample_shell" in result.stdout
     assert "sample" in result.stdout
+
+
+def misspelled_task() -> str:
+    task = json.loads(task_json("true"))
+    task["resorces"] = []
+    task["container"] = {"type": "MESOS", "hostnme": "h"}
+    return json.dumps(task)
+
+
+MISSPELLED = [
+    "dockyard: warning: task.resorces: unknown field (did you mean 'resources'?)",
+    "dockyard: warning: task.container.hostnme: unknown field (did you mean 'hostname'?)",
+]
+
+
+@pytest.mark.parametrize("json_output", [[], ["--json"]], ids=["text", "json"])
+def test_unknown_fields_are_warned_about_on_stderr_first(dockyard, json_output: list[str]) -> None:
+    result = dockyard(
+        "launch", "--containerizers=sample", *json_output, "-", stdin=misspelled_task()
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines()[:2] == MISSPELLED
+    assert "unknown field" not in result.stdout
+    if json_output:
+        assert [json.loads(line)["state"] for line in result.stdout.splitlines()][-1] == (
+            "TASK_FINISHED"
+        )
+
+
+def test_strict_json_makes_unknown_fields_fatal(dockyard, tmp_path: Path) -> None:
+    result = dockyard(
+        "launch", "--containerizers=sample", "--strict_json", "-", stdin=misspelled_task()
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "dockyard: invalid task: task.resorces: unknown field (did you mean 'resources'?); "
+        "task.container.hostnme: unknown field (did you mean 'hostname'?)"
+    ]
+    assert not (tmp_path / "work").exists()

@@ -49,7 +49,7 @@ async def test_relative_path_uses_frameworks_home(tmp_path, sandboxes, source):
         ("lala://nopath", "Malformed URI (missing path): lala://nopath"),
         ("http://host/", "Malformed URI (missing path)"),
         ("/does/not/exist", "No such file or directory: '/does/not/exist'"),
-        ("nosuch://host/x", "no fetcher handles the scheme 'nosuch://'"),
+        ("nosuch://host/x", "no fetcher handles the URI scheme 'nosuch:'"),
     ],
 )
 async def test_bad_uris_fail_with_the_reason(fetcher, sandboxes, value, reason):

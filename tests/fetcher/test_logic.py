@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -25,7 +26,15 @@ from hypothesis import strategies as st
         ("HTTP://h/x/y.zip?sig=1#f", "http", "HTTP://h/x/y.zip?sig=1#f", "y.zip"),
         ("s3://bucket/key/obj", "s3", "s3://bucket/key/obj", "obj"),
         ("rel/x.tar", "", "/home/fw/rel/x.tar", "x.tar"),
-        ("weird:/not-a-scheme", "", "/home/fw/weird:/not-a-scheme", "not-a-scheme"),
+        ("file:/opt/a.tgz", "", "/opt/a.tgz", "a.tgz"),  # RFC 8089's short form
+        # RFC 3986: a colon before any slash makes a scheme (Mesos: a relative path)...
+        ("host.example:/srv/a.tgz", "host.example", "host.example:/srv/a.tgz", "a.tgz"),
+        ("data:text/plain,hi", "data", "data:text/plain,hi", ""),  # opaque: no file name
+        ("URN:isbn:0451450523", "urn", "URN:isbn:0451450523", ""),
+        # ...so such a relative path starts with ./, and a drive letter is no scheme
+        ("./weird:/x", "", "/home/fw/weird:/x", "x"),
+        ("C:/x.tgz", "", "/home/fw/C:/x.tgz", "x.tgz"),
+        ("dir/a:b", "", "/home/fw/dir/a:b", "a:b"),
     ],
 )
 def test_locate(value, scheme, target, basename):
@@ -96,8 +105,20 @@ def test_scheme_registry_prefers_explicit_claims():
     assert registry.handler_for("") is local
     assert registry.handler_for("https") is http
     assert registry.handler_for("s3") is fallback
-    with pytest.raises(FetchError, match="no fetcher handles the scheme 's3://'"):
+    with pytest.raises(FetchError, match="no fetcher handles the URI scheme 's3:'"):
         SchemeRegistry([local]).handler_for("s3")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("fsspec") is None, reason="needs fsspec")
+def test_fsspec_takes_only_the_protocols_it_knows():
+    registry = SchemeRegistry([LocalFiles(), HttpDownloads(), FsspecFiles()])
+    assert registry.claims() == {"", "file", "http", "https", "*"}
+    with pytest.raises(FetchError) as raised:
+        registry.handler_for("urn")
+    assert str(raised.value).startswith(
+        "no fetcher handles the URI scheme 'urn:' (dockyard-fetcher takes plain paths, file:, "
+        "http:, https:, the protocols of fsspec's backends; install a package that adds it"
+    )
 
 
 @given(st.text(alphabet="ab./\\\0 ", max_size=20))

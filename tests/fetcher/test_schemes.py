@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 from dockyard.containers import LaunchError
+from dockyard.fetch_routing import FetchRouter
 from dockyard.host import PluginHost
 from dockyard.messages import URI
 from dockyard_fetcher import Download, FetchError, SchemeHandler, SourceRequest
@@ -87,7 +88,8 @@ async def test_core_host_runs_the_fetch_hook(tmp_path, sandboxes):
     try:
         (tmp_path / "f").write_text("x")
         config = sandboxes.config(URI(value=str(tmp_path / "f")))
-        assert await host.fetch(host.names("dockyard.fetchers"), config, config.command.uris)
+        router = FetchRouter.from_host(host, host.names("dockyard.fetchers"))
+        await router.fetch(config, config.command.uris)
         assert listing(config.sandbox) == ["f"]
     finally:
         await plugin.stop()
@@ -100,6 +102,11 @@ async def test_third_party_scheme(custom, sandboxes):
     assert (config.sandbox / "5").read_bytes() == b"aaaaa"
     await plugin.stop()
     assert letters.closed
+
+
+async def test_the_plugin_names_the_schemes_of_its_handlers(custom):
+    plugin, _ = custom
+    assert set(plugin.fetch_schemes()) == {"", "file", "http", "https", "letters", "*"}
 
 
 async def test_third_party_error_is_reported(custom, sandboxes):
@@ -130,6 +137,14 @@ async def test_fsspec_missing_object(fetcher, sandboxes):
 
 
 @needs_fsspec
+async def test_fsspec_fetches_data_uris_when_no_fetcher_names_them(fetcher, sandboxes):
+    """data: URIs route to the catch-all: fsspec's data backend (RFC 2397)."""
+    config = sandboxes.config(URI(value="data:text/plain;base64,aGkK", output_file="x"))
+    await fetch(fetcher, config)
+    assert (config.sandbox / "x").read_bytes() == b"hi\n"
+
+
+@needs_fsspec
 async def test_fsspec_missing_backend_names_the_package(fetcher, sandboxes):
     if importlib.util.find_spec("s3fs") is not None:
         pytest.skip("s3fs is installed")
@@ -140,14 +155,14 @@ async def test_fsspec_missing_backend_names_the_package(fetcher, sandboxes):
 async def test_without_fsspec_other_schemes_say_what_to_install(fetcher, sandboxes):
     if importlib.util.find_spec("fsspec") is not None:
         pytest.skip("fsspec is installed")
-    with pytest.raises(LaunchError, match=r"no fetcher handles the scheme 's3://' \(install"):
+    with pytest.raises(LaunchError, match=r"no fetcher handles the URI scheme 's3:' \(install"):
         await fetch(fetcher, sandboxes.config(URI(value="s3://bucket/key")))
 
 
 @needs_fsspec
 async def test_fsspec_does_not_serve_local_files(fetcher, sandboxes, tmp_path):
     (tmp_path / "secret").write_text("x")
-    with pytest.raises(LaunchError, match="no fetcher handles the scheme 'local://'"):
+    with pytest.raises(LaunchError, match="no fetcher handles the URI scheme 'local:'"):
         await fetch(fetcher, sandboxes.config(URI(value=f"local://{tmp_path}/secret")))
 
 

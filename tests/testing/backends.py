@@ -227,14 +227,8 @@ class RacyLaunch(ReferenceContainerizer):
 # -- fetchers -------------------------------------------------------------------------------
 
 
-class LocalFileFetcher:
-    """Fetches ``file://`` URIs, in order, and leaves every other URI to other fetchers."""
-
-    @hookimpl
-    def fetch(self, config: ContainerConfig, uris: Sequence[URI]) -> Awaitable[None] | None:
-        if not all(uri.value.startswith("file://") for uri in uris):
-            return None
-        return self.copy_all(config, self.ordered(uris))
+class FileCopier:
+    """Copies ``file://`` URIs into the sandbox, in order; no hooks."""
 
     def ordered(self, uris: Sequence[URI]) -> Sequence[URI]:
         return uris
@@ -242,25 +236,70 @@ class LocalFileFetcher:
     async def copy_all(self, config: ContainerConfig, uris: Sequence[URI]) -> None:
         for uri in uris:
             source = Path(urllib.parse.urlparse(uri.value).path)
-            target = config.sandbox / (uri.output_file or source.name)
+            target = config.sandbox / self.output_file(uri, source)
             try:
-                await asyncio.to_thread(shutil.copyfile, source, target)
+                await asyncio.to_thread(copy, source, target, 0o755 if uri.executable else 0o644)
             except OSError as error:
                 raise self.failure(uri, error) from error
+
+    def output_file(self, uri: URI, source: Path) -> str:
+        return uri.output_file or source.name
 
     def failure(self, uri: URI, error: OSError) -> LaunchError:
         return LaunchError(f"Failed to fetch '{uri.value}': {error.strerror}")
 
 
-class TakesEveryUri(LocalFileFetcher):
+def copy(source: Path, target: Path, mode: int) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    target.chmod(mode)
+
+
+class LocalFileFetcher(FileCopier):
+    """Fetches ``file://`` URIs (the reference fetcher of the suite)."""
+
+    @hookimpl
+    def fetch_schemes(self) -> tuple[str, ...]:
+        return ("file",)
+
     @hookimpl
     def fetch(self, config: ContainerConfig, uris: Sequence[URI]) -> Awaitable[None] | None:
+        return self.copy_all(config, self.ordered(uris))
+
+
+class LegacyLocalFileFetcher(FileCopier):
+    """A fetcher written before ``fetch_schemes``: a catch-all that declines what it
+    cannot fetch, as the old ``firstresult`` contract said."""
+
+    @hookimpl
+    def fetch(self, config: ContainerConfig, uris: Sequence[URI]) -> Awaitable[None] | None:
+        if not all(uri.value.startswith("file://") for uri in uris):
+            return None
         return self.copy_all(config, uris)
+
+
+class NamesNoScheme(LocalFileFetcher):
+    @hookimpl
+    def fetch_schemes(self) -> tuple[str, ...]:
+        return ()
+
+
+class TakesOtherSchemes(LocalFileFetcher):
+    """Names the suite's companion scheme too, and so is given its URIs."""
+
+    @hookimpl
+    def fetch_schemes(self) -> tuple[str, ...]:
+        return ("file", "conformance-companion")
 
 
 class FetchesInReverse(LocalFileFetcher):
     def ordered(self, uris: Sequence[URI]) -> Sequence[URI]:
         return list(reversed(uris))
+
+
+class IgnoresOutputFileDirectories(LocalFileFetcher):
+    def output_file(self, uri: URI, source: Path) -> str:
+        return Path(uri.output_file or source.name).name
 
 
 class VagueFetchError(LocalFileFetcher):

@@ -10,6 +10,7 @@ import pytest
 from dockyard.testing import fixtures
 from dockyard.testing.conformance import (
     BEHAVIOURS,
+    FETCHER_BEHAVIOURS,
     ContainerizerConformance,
     FetcherConformance,
 )
@@ -42,6 +43,14 @@ def test_tutorial_file_matches_the_example(path: str, body: str) -> None:
     assert body == (EXAMPLE / path).read_text(), f"docs and {path} differ: update both"
 
 
+SAMPLE_BLOCK = re.compile(r"<!-- sample: (?P<path>\S+) -->\n```\w*\n(?P<body>.*?)```\n", re.DOTALL)
+
+
+def test_the_tutorial_fetcher_is_the_tested_sample() -> None:
+    (shown,) = SAMPLE_BLOCK.finditer(TUTORIAL.read_text())
+    assert shown["body"] == (ROOT / shown["path"]).read_text(), "update the docs and the sample"
+
+
 def kit_names() -> list[str]:
     fixture_names = [name for name in vars(fixtures) if name.startswith(("dockyard_", "make_"))]
     tests = [
@@ -50,7 +59,8 @@ def kit_names() -> list[str]:
         for name in vars(suite)
         if name.startswith("test_")
     ]
-    return sorted({*dockyard.testing.__all__, *fixture_names, *BEHAVIOURS, *tests})
+    behaviours = {*BEHAVIOURS, *FETCHER_BEHAVIOURS}
+    return sorted({*dockyard.testing.__all__, *fixture_names, *behaviours, *tests})
 
 
 @pytest.mark.parametrize("name", kit_names())

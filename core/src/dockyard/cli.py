@@ -1,7 +1,8 @@
 """``dockyard`` command line: ``launch``, ``plugins`` (and ``agent``).
 
 Exit codes: 2 for bad flags or usage; for ``launch``, 0 when the task finished,
-else the task's exit code when it has one, 1 otherwise (also for invalid input).
+else the task's exit code when it has one, 1 otherwise (also for invalid input);
+for ``plugins``, 1 when any installed plugin is broken.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from dockyard.discovery import CONTAINER_LOGGERS, CONTAINERIZERS, FETCHERS
 from dockyard.flags import BOOL, FlagError, Flags, FlagSet
 from dockyard.host import PluginHost
 from dockyard.ledger import TaskRecord
-from dockyard.messages import MessageError, TaskInfo, TaskState, TaskStatus, dumps, loads
+from dockyard.messages import MessageError, TaskInfo, TaskState, TaskStatus, dumps, parse_json
+from dockyard.messages.unknown import load_checked
 from dockyard.statuses import describe_status, exit_code
 from dockyard.validation import validate_task
 from dockyard.workdir import prepare_work_dir
@@ -129,7 +131,7 @@ def show_plugins(host: PluginHost, out: TextIO) -> int:
         print(f"{cells}  {row[4]}", file=out)
     for broken in host.broken:
         print(f"BROKEN: {broken.describe()}", file=out)
-    return 0
+    return 1 if host.broken else 0
 
 
 def agent_command(args: list[str]) -> int:
@@ -156,10 +158,13 @@ def agent_command(args: list[str]) -> int:
     return 0
 
 
-def read_task(source: str) -> TaskInfo:
+def read_task(source: str, *, strict: bool) -> TaskInfo:
+    """The task, checked; its unknown keys are errors when ``strict``, else warnings."""
     text = sys.stdin.read() if source == "-" else Path(source).read_text()
-    task = loads(TaskInfo, text, path="task")
-    validate_task(task)
+    data = parse_json(text, path="task")
+    task, unknown = load_checked(TaskInfo, data, path="task", check=validate_task, strict=strict)
+    for line in unknown.lines():
+        print(f"dockyard: warning: {line}", file=sys.stderr)
     return task
 
 
@@ -172,7 +177,7 @@ def launch_command(args: list[str]) -> int:
     if len(flags.positional) != 1:
         return fail("launch needs exactly one TASK.json argument (- for stdin)", 2)
     try:
-        task = read_task(flags.positional[0])
+        task = read_task(flags.positional[0], strict=flags.strict_json)
     except OSError as error:
         return fail(f"cannot read task: {error}")
     except MessageError as error:

@@ -1,4 +1,7 @@
-"""The core's own agent flags (owner ``core``), with Mesos's names and defaults."""
+"""The core's own agent flags (owner ``core``), with Mesos's names and defaults.
+
+Those that plugins read are typed handles here (see :func:`dockyard.flags.define`).
+"""
 
 from __future__ import annotations
 
@@ -17,9 +20,27 @@ from dockyard.flags import (
     STRING_MAP,
     FlagSet,
     choice,
+    define,
     message,
 )
 from dockyard.messages import ContainerInfo
+
+IP = define("ip", STRING, default="127.0.0.1", help="IP address the HTTP API listens on.")
+EXECUTOR_SHUTDOWN_GRACE_PERIOD = define(
+    "executor_shutdown_grace_period",
+    DURATION,
+    default="5secs",
+    help="Default time between the stop signal and the forced kill; a task's kill "
+    "policy or ExecutorInfo.shutdown_grace_period overrides it.",
+)
+CGROUPS_ENABLE_CFS = define(
+    "cgroups_enable_cfs",
+    BOOL,
+    default=False,
+    help="Give a task with no cpus limit a hard CPU quota of its cpus request "
+    "(100ms CFS period), in Docker containers and in the mesos containerizer's cgroups.",
+)
+"""The core's flags that plugins read, as typed handles (``IP.get(context.flags)``)."""
 
 
 def default_work_dir() -> Path:
@@ -53,7 +74,15 @@ def core_flag_set(command: str | None = None) -> FlagSet:
         "says where containers' stdout and stderr go: sandbox (the sandbox's stdout and "
         "stderr files) or logrotate (the same files, rotated; see the logrotate flags).",
     )
-    flags.add("ip", STRING, default="127.0.0.1", help="IP address the HTTP API listens on.")
+    flags.add(
+        "strict_json",
+        BOOL,
+        default=False,
+        help="Refuse JSON with keys the schemas do not know (400, or dockyard launch "
+        "fails), naming each and a close known field; by default they are ignored, as "
+        "Mesos does, with a warning in the log and the response.",
+    )
+    flags.declare(IP)
     flags.add("port", INT, default=5051, help="Port the HTTP API listens on.")
     flags.add(
         "hostname",
@@ -81,26 +110,14 @@ def core_flag_set(command: str | None = None) -> FlagSet:
         help="After an agent restart, how long a recovered executor has to subscribe again "
         "before it is destroyed and its tasks are lost.",
     )
-    flags.add(
-        "executor_shutdown_grace_period",
-        DURATION,
-        default="5secs",
-        help="Default time between the stop signal and the forced kill; a task's kill "
-        "policy or ExecutorInfo.shutdown_grace_period overrides it.",
-    )
+    flags.declare(EXECUTOR_SHUTDOWN_GRACE_PERIOD)
     flags.add(
         "switch_user",
         BOOL,
         default=True,
         help="Run tasks as CommandInfo.user or the framework user (needs root).",
     )
-    flags.add(
-        "cgroups_enable_cfs",
-        BOOL,
-        default=False,
-        help="Give a task with no cpus limit a hard CPU quota of its cpus request "
-        "(100ms CFS period), in Docker containers and in the mesos containerizer's cgroups.",
-    )
+    flags.declare(CGROUPS_ENABLE_CFS)
     flags.add(
         "http_credentials",
         JSON,
@@ -122,6 +139,13 @@ def core_flag_set(command: str | None = None) -> FlagSet:
         default=False,
         help="Require authentication for every /api/v1 call (as Mesos does for its v1 "
         "operator API), the calls that change state and those that read it.",
+    )
+    flags.add(
+        "web_ui",
+        BOOL,
+        default=True,
+        help="Serve the web UI at / (tasks, sandboxes, agent); --no-web_ui turns it off. "
+        "It uses the API with the same authentication.",
     )
     flags.add(
         "authenticate_http_executors",

@@ -7,7 +7,7 @@ and does not stop the others from loading.
 from __future__ import annotations
 
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
@@ -17,6 +17,7 @@ CONTAINERIZERS = "dockyard.containerizers"
 FETCHERS = "dockyard.fetchers"
 CONTAINER_LOGGERS = "dockyard.container_loggers"
 GROUPS = (CONTAINERIZERS, FETCHERS, CONTAINER_LOGGERS)
+UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,14 @@ class PluginInfo:
     group: str
     distribution: str
     version: str
+    module: str = field(default="", compare=False)
+    """The module that defines the plugin, for a plugin no distribution installed."""
+
+    def origin(self) -> str:
+        """Where the plugin comes from, for messages: its distribution, else its module."""
+        if self.distribution != UNKNOWN or not self.module:
+            return f"distribution {self.distribution} {self.version}"
+        return f"module {self.module} (in no installed distribution)"
 
 
 @dataclass(frozen=True)
@@ -43,8 +52,8 @@ class BrokenPlugin:
 
     def describe(self) -> str:
         return (
-            f"plugin '{self.info.name}' ({self.info.group}) from distribution "
-            f"{self.info.distribution} {self.info.version} failed to load: {self.error}"
+            f"plugin '{self.info.name}' ({self.info.group}) from {self.info.origin()} "
+            f"failed to load: {self.error}"
         )
 
 
@@ -61,8 +70,9 @@ def info_from_entry_point(entry_point: EntryPoint, group: str) -> PluginInfo:
     return PluginInfo(
         name=entry_point.name,
         group=group,
-        distribution=dist.name if dist else "unknown",
-        version=dist.version if dist else "unknown",
+        distribution=dist.name if dist else UNKNOWN,
+        version=dist.version if dist else UNKNOWN,
+        module=entry_point.module,
     )
 
 

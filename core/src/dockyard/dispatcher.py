@@ -24,6 +24,7 @@ from dockyard.containers import (
     RecoveredContainer,
     Termination,
 )
+from dockyard.fetch_routing import FetchRouter
 from dockyard.host import PluginHost
 from dockyard.messages import CommandInfo, ContainerID, ResourceStatistics, TaskState
 
@@ -102,6 +103,7 @@ class Dispatcher:
         self.logger: str | None = None
         """The container logger that sets ``config.output``; None leaves it unset."""
         self._entries: dict[str, _Entry] = {}
+        self._fetch_router: FetchRouter | None = None
 
     def enable(
         self, containerizers: Sequence[str], fetchers: Sequence[str], logger: str | None = None
@@ -110,6 +112,13 @@ class Dispatcher:
         self.containerizers = list(containerizers)
         self.fetchers = list(fetchers)
         self.logger = logger
+        self._fetch_router = None
+
+    def fetch_router(self) -> FetchRouter:
+        """Built at the first fetch, once the fetchers have started and know their schemes."""
+        if self._fetch_router is None:
+            self._fetch_router = FetchRouter.from_host(self.host, self.fetchers)
+        return self._fetch_router
 
     def containers(self) -> list[ContainerID]:
         return [entry.container_id for entry in self._entries.values()]
@@ -170,12 +179,7 @@ class Dispatcher:
         if self.logger is not None:
             config.output = self.host.container_output(self.logger, config)
         if config.command.uris:
-            fetched = await self.host.fetch(self.fetchers, config, config.command.uris)
-            if not fetched:
-                raise LaunchError(
-                    f"Failed to fetch '{config.command.uris[0].value}': no fetcher plugin "
-                    "is installed (install dockyard-fetcher)"
-                )
+            await self.fetch_router().fetch(config, config.command.uris)
         await reached(Stage.FETCHED, name)
         await self.host.prepare(name, config)
         await reached(Stage.PREPARED, name)

@@ -6,6 +6,11 @@ booleans ``--name`` / ``--no-name`` / ``--name=false``; ``--`` ends the flags an
 or ``MESOS_<NAME>``; the command line wins over ``DOCKYARD_``, which wins over
 ``MESOS_``, which wins over the default. JSON-valued flags take inline JSON or
 ``file:///abs/path``.
+
+A plugin defines each flag once, at module level, with :func:`define`, which returns a
+typed handle (``GREETING: Flag[str]``); its ``add_flags`` hook declares the handles
+(:meth:`FlagSet.declare`) and it reads values through them (``GREETING.get(flags)``), so
+mypy knows each value's type. ``FlagSet.add`` and ``flags.name`` still work, untyped.
 """
 
 from __future__ import annotations
@@ -19,11 +24,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 from dockyard import units
 
 T = TypeVar("T")
+V = TypeVar("V")
+D = TypeVar("D")
 
 ENV_PREFIXES = ("DOCKYARD_", "MESOS_")
 """Environment prefixes that set flags, highest precedence first."""
@@ -216,21 +223,46 @@ def message(cls: type[T]) -> FlagKind[T]:
     )
 
 
+_REQUIRED: Any = object()
+"""No ``undeclared`` value was passed to :meth:`Flag.get`."""
+
+
 @dataclass(frozen=True, kw_only=True)
-class Flag:
-    """One declared flag; ``default`` None means unset unless given."""
+class Flag(Generic[V]):
+    """One flag, and a typed handle on its value: ``V`` is what :meth:`get` returns.
+
+    ``default`` None means unset unless given (``V`` then includes None). ``owner`` is
+    the plugin that declared it, set by :meth:`FlagSet.declare`.
+    """
 
     name: str
     kind: FlagKind[Any]
     default: Any
     help: str
-    owner: str
+    owner: str = ""
     secret: bool = False
     """Never shown by :meth:`Flags.as_dict` (e.g. credentials)."""
 
     @property
     def option(self) -> str:
         return f"--{self.name}"
+
+    @overload
+    def get(self, flags: Flags) -> V: ...
+
+    @overload
+    def get(self, flags: Flags, undeclared: D) -> V | D: ...
+
+    def get(self, flags: Flags, undeclared: Any = _REQUIRED) -> Any:
+        """This flag's value in ``flags``, typed.
+
+        A registry that never declared the flag raises KeyError (naming close flags), or
+        gives ``undeclared`` if passed: a plugin started with only its own flags, as in
+        its unit tests, reads a core flag that way.
+        """
+        if undeclared is not _REQUIRED and self.name not in flags:
+            return undeclared
+        return flags[self.name]
 
     def parse(self, text: str) -> Any:
         """The value of ``text``, or a FlagError naming this flag."""
@@ -243,6 +275,54 @@ class Flag:
 
     def render(self, value: Any) -> str:
         return "(hidden)" if self.secret else self.kind.render(value)
+
+
+@overload
+def define(
+    name: str, kind: FlagKind[T], *, default: None = None, help: str, secret: bool = False
+) -> Flag[T | None]: ...
+
+
+@overload
+def define(
+    name: str, kind: FlagKind[T], *, default: T | str, help: str, secret: bool = False
+) -> Flag[T]: ...
+
+
+def define(
+    name: str, kind: FlagKind[Any], *, default: Any = None, help: str, secret: bool = False
+) -> Flag[Any]:
+    """A flag for a plugin to declare in ``add_flags``, and to read its value with.
+
+    A str default is read like command-line text (``"6hrs"``); without a default the
+    value is None unless given, and the handle's type says so (``Flag[str | None]``).
+    """
+    return _new_flag(name, kind, default=default, help=help, secret=secret, owner="")
+
+
+def _new_flag(
+    name: str, kind: FlagKind[Any], *, default: Any, help: str, secret: bool, owner: str
+) -> Flag[Any]:
+    """A checked flag; errors name ``owner`` when it is known (``FlagSet.add``)."""
+    if not _NAME.fullmatch(name) or name in _RESERVED:
+        who = f"'{owner}' declares" if owner else "define():"
+        raise FlagError(f"{who} an invalid flag name '{name}'")
+    flag: Flag[Any] = Flag(name=name, kind=kind, default=None, help=help, secret=secret)
+    return replace(flag, default=_default_value(flag, default, owner))
+
+
+def _default_value(flag: Flag[Any], default: Any, owner: str) -> Any:
+    where = f" from '{owner}'" if owner else ""
+    if default is None:
+        return None
+    if isinstance(default, str) and flag.kind is not STRING:
+        try:
+            return flag.parse(default)
+        except FlagError as error:
+            raise FlagError(f"bad default{where}: {error}") from None
+    if not flag.kind.accepts(default):
+        raise FlagError(f"bad default{where}: {flag.option}: {default!r} is not a {flag.kind.name}")
+    return default
 
 
 class FlagSet:
@@ -258,11 +338,11 @@ class FlagSet:
         owner: str = "core",
         *,
         command: str | None = None,
-        _shared: dict[str, Flag] | None = None,
+        _shared: dict[str, Flag[Any]] | None = None,
     ) -> None:
         self._owner = owner
         self.command = command
-        self._flags: dict[str, Flag] = {} if _shared is None else _shared
+        self._flags: dict[str, Flag[Any]] = {} if _shared is None else _shared
 
     def owned_by(self, owner: str) -> FlagSet:
         """A view on the same registry whose :meth:`add` records ``owner``."""
@@ -276,36 +356,26 @@ class FlagSet:
         default: Any = None,
         help: str,
         secret: bool = False,
-    ) -> Flag:
-        """Declare a flag. A str default is read like command-line text (``"6hrs"``)."""
-        flags = self._flags
-        if name in flags:
-            raise FlagError(
-                f"flag --{name} is declared twice: by '{flags[name].owner}' and by '{self._owner}'"
-            )
-        if not _NAME.fullmatch(name) or name in _RESERVED:
-            raise FlagError(f"'{self._owner}' declares an invalid flag name '{name}'")
-        flag = Flag(name=name, kind=kind, default=None, help=help, owner=self._owner, secret=secret)
-        flag = replace(flag, default=self._default_value(flag, default))
-        flags[name] = flag
-        return flag
+    ) -> Flag[Any]:
+        """Declare a flag in one step (untyped; see :func:`define` and :meth:`declare`).
 
-    def _default_value(self, flag: Flag, default: Any) -> Any:
-        if default is None:
-            return None
-        if isinstance(default, str) and flag.kind is not STRING:
-            try:
-                return flag.parse(default)
-            except FlagError as error:
-                raise FlagError(f"bad default from '{self._owner}': {error}") from None
-        if not flag.kind.accepts(default):
-            raise FlagError(
-                f"bad default from '{self._owner}': {flag.option}: "
-                f"{default!r} is not a {flag.kind.name}"
-            )
-        return default
+        A str default is read like command-line text (``"6hrs"``).
+        """
+        flag = _new_flag(name, kind, default=default, help=help, secret=secret, owner=self._owner)
+        self.declare(flag)
+        return self._flags[name]
 
-    def __iter__(self) -> Iterator[Flag]:
+    def declare(self, *flags: Flag[Any]) -> None:
+        """Declare flags made by :func:`define`, owned by this view's owner."""
+        for flag in flags:
+            if flag.name in self._flags:
+                raise FlagError(
+                    f"flag --{flag.name} is declared twice: by '{self._flags[flag.name].owner}' "
+                    f"and by '{self._owner}'"
+                )
+            self._flags[flag.name] = replace(flag, owner=self._owner)
+
+    def __iter__(self) -> Iterator[Flag[Any]]:
         return iter(self._flags.values())
 
     def __len__(self) -> int:
@@ -358,7 +428,7 @@ class FlagSet:
                 given[flag.name] = flag.parse(text)
         return given, positional
 
-    def _lookup(self, option: str) -> tuple[Flag, bool]:
+    def _lookup(self, option: str) -> tuple[Flag[Any], bool]:
         """The flag an option names, and whether it is the ``--no-`` form."""
         flags = self._flags
         name = option.removeprefix("--")
@@ -380,7 +450,7 @@ class FlagSet:
         return f"unknown flag '{option}' (the --help output lists every flag)"
 
     @staticmethod
-    def _from_environment(flag: Flag, environ: Mapping[str, str]) -> Any:
+    def _from_environment(flag: Flag[Any], environ: Mapping[str, str]) -> Any:
         for prefix in ENV_PREFIXES:
             variable = prefix + flag.name.upper()
             if variable in environ:
@@ -392,7 +462,7 @@ class FlagSet:
 
     def help(self, width: int = 100) -> str:
         """Every flag with its default, grouped by owner in declaration order."""
-        owners: dict[str, list[Flag]] = {}
+        owners: dict[str, list[Flag[Any]]] = {}
         for flag in self:
             owners.setdefault(flag.owner, []).append(flag)
         sections = []
@@ -413,7 +483,7 @@ class FlagSet:
 _INDENT = " " * 6
 
 
-def _usage(flag: Flag) -> str:
+def _usage(flag: Flag[Any]) -> str:
     if flag.kind.switch:
         return f"--[no-]{flag.name}"
     return f"{flag.option}={flag.kind.metavar}"
@@ -426,7 +496,7 @@ class Flags(Mapping[str, Any]):
     """Command-line arguments that are not flags, in order (e.g. ``TASK.json``, ``-``)."""
 
     def __init__(
-        self, values: dict[str, Any], declared: Mapping[str, Flag], positional: tuple[str, ...]
+        self, values: dict[str, Any], declared: Mapping[str, Flag[Any]], positional: tuple[str, ...]
     ) -> None:
         self._values = values
         self._declared = dict(declared)

@@ -18,7 +18,7 @@ loop; they must not block it (run blocking calls in a thread).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -51,7 +51,8 @@ def add_flags(flags: FlagSet) -> None:
     is parsed, so that ``--help`` lists every flag and a flag of a disabled plugin
     is still accepted.
 
-    :param flags: the registry; call ``flags.add(...)`` for each flag.
+    :param flags: the registry; ``flags.declare(...)`` the handles made by
+        :func:`dockyard.flags.define` (or ``flags.add(...)`` each flag, untyped).
     """
 
 
@@ -74,7 +75,7 @@ def stop() -> Awaitable[None]:
 
 
 # -------------------------------------------------------------------------
-# Launch path (containerizers, except fetch)
+# Launch path (containerizers, except fetch_schemes and fetch)
 # -------------------------------------------------------------------------
 
 
@@ -91,17 +92,37 @@ def supports(config: ContainerConfig) -> Support:
     """
 
 
-@hookspec(firstresult=True)
+@hookspec
+def fetch_schemes() -> Collection[str]:
+    """Name the URI schemes this fetcher fetches: the core routes those URIs to it.
+
+    Implemented by fetcher plugins; called once on each, after :func:`start`.
+    Schemes are RFC 3986 names in lower case without the colon (``"data"``,
+    ``"s3"``); ``""`` stands for plain paths (``/abs/path``, or a relative one with
+    ``--frameworks_home``) and ``"*"`` for every scheme no fetcher names. A URI goes
+    to the fetchers that name its scheme, in entry-point name order, then to the
+    ``"*"`` ones; a URI no fetcher takes fails the launch, naming the URI and what
+    the fetchers take. A fetcher with :func:`fetch` but not this hook takes ``"*"``.
+    """
+
+
+@hookspec
 def fetch(config: ContainerConfig, uris: Sequence[URI]) -> Awaitable[None] | None:
     """Fetch ``uris`` into ``config.sandbox`` before the container is prepared.
 
-    Implemented by fetcher plugins (group ``dockyard.fetchers``). Return None to
-    leave the job to another fetcher, or an awaitable that does it; stops at the
-    first non-None result. Raise :class:`dockyard.containers.LaunchError` with
-    ``Failed to fetch '<uri>': <why>`` on failure. Called only when there are URIs.
+    Implemented by fetcher plugins (group ``dockyard.fetchers``), and called on one
+    fetcher at a time with a run of consecutive URIs of the command that were routed
+    to it (see :func:`fetch_schemes`); the runs are fetched one after the other, in
+    the order given, so fetch a run's URIs concurrently if you like but put them in
+    place in order (the later of two URIs on one path wins). Return an awaitable that
+    fetches them all, or None to decline them: each then goes on to the next fetcher
+    that takes its scheme (an ``async def`` cannot decline: it always returns one).
+    Raise :class:`dockyard.containers.LaunchError` with ``Failed to fetch '<uri>':
+    <why>`` on failure (any other exception fails the launch too, naming the
+    fetcher). Called only when there are URIs.
 
     :param config: the container; its sandbox exists and belongs to ``config.user``.
-    :param uris: ``CommandInfo.uris`` in the order given.
+    :param uris: the URIs of the run, in the order given.
     """
 
 

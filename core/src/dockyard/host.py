@@ -1,12 +1,12 @@
 """The plugin manager, with one typed method per hook (tox's facade pattern).
 
-Containerizer hooks are called on a single named plugin; fetch hooks on the
-fetcher plugins. Nothing outside this module calls ``pm.hook`` directly.
+Every hook is called on a single named plugin; which fetcher fetches which URI is
+decided in :mod:`dockyard.fetch_routing`. Nothing outside this module calls ``pm.hook`` directly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -31,6 +31,7 @@ from dockyard.discovery import (
     discover,
 )
 from dockyard.flags import FlagSet
+from dockyard.hook_contract import ContractPluginManager, unknown_hooks
 from dockyard.messages import URI, CommandInfo, ContainerID, ResourceStatistics
 
 REQUIRED_HOOKS = {
@@ -44,10 +45,15 @@ class PluginError(Exception):
 
 
 class PluginHost:
-    """Holds the registered plugins and calls their hooks."""
+    """Holds the registered plugins and calls their hooks.
+
+    Each hook method calls the hook of the one plugin named (its entry-point name) and
+    types the result; a hook the plugin does not implement gives the documented default,
+    and a name no plugin was registered under is a :class:`PluginError`.
+    """
 
     def __init__(self) -> None:
-        self.pm = pluggy.PluginManager(PROJECT_NAME)
+        self.pm: pluggy.PluginManager = ContractPluginManager(PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
         self.infos: dict[str, PluginInfo] = {}
         self.broken: list[BrokenPlugin] = []
@@ -77,9 +83,10 @@ class PluginHost:
             if missing:
                 raise PluginError(f"does not implement required hook(s): {', '.join(missing)}")
         except (pluggy.PluginValidationError, PluginError) as error:
+            reason = unknown_hooks(self.pm, loaded.plugin) or str(error)
             if self.pm.is_registered(loaded.plugin):
                 self.pm.unregister(loaded.plugin)
-            self.broken.append(BrokenPlugin(info, str(error)))
+            self.broken.append(BrokenPlugin(info, reason))
             return
         self.infos[info.name] = info
         self._callers.clear()
@@ -89,9 +96,11 @@ class PluginHost:
         return [hook for hook in required if not self.implements(info.name, hook)]
 
     def names(self, group: str) -> list[str]:
+        """Names of the registered plugins of an entry-point group, sorted."""
         return sorted(name for name, info in self.infos.items() if info.group == group)
 
     def implements(self, name: str, hook: str) -> bool:
+        """Whether plugin ``name`` implements ``hook``."""
         return any(impl.plugin_name == name for impl in self._hook(hook).get_hookimpls())
 
     def hooks_of(self, name: str) -> list[str]:
@@ -135,40 +144,47 @@ class PluginHost:
             self._call_one(name, "add_flags", None, flags=flags.owned_by(name))
 
     async def start(self, name: str, context: AgentContext) -> None:
+        """Call ``name``'s ``start`` (plugins without one need none)."""
         await self._await_one(name, "start", None, context=context)
 
     async def stop(self, name: str) -> None:
+        """Call ``name``'s ``stop``, if it has one."""
         await self._await_one(name, "stop", None)
 
     def supports(self, name: str, config: ContainerConfig) -> Support:
+        """``name``'s answer for ``config``; no ``supports`` hook is a refusal."""
         result: Support = self._call_one(
             name, "supports", Support.no("no supports hook"), config=config
         )
         return result
 
-    async def fetch(
-        self, fetchers: Iterable[str], config: ContainerConfig, uris: Sequence[URI]
-    ) -> bool:
-        """Run the first fetcher that takes the job; False if none does."""
-        for name in fetchers:
-            job: Awaitable[None] | None = self._call_one(
-                name, "fetch", None, config=config, uris=uris
-            )
-            if job is not None:
-                await job
-                return True
-        return False
+    def fetch_schemes(self, name: str) -> Collection[str]:
+        """The schemes a fetcher takes; ``"*"`` (all) for one without the hook."""
+        if not self.implements(name, "fetch_schemes"):
+            return ("*",)
+        schemes: Collection[str] = self._call_one(name, "fetch_schemes", ())
+        return schemes
+
+    def fetch(
+        self, name: str, config: ContainerConfig, uris: Sequence[URI]
+    ) -> Awaitable[None] | None:
+        """One fetcher's job for ``uris``, or None if it declines them."""
+        job: Awaitable[None] | None = self._call_one(name, "fetch", None, config=config, uris=uris)
+        return job
 
     async def prepare(self, name: str, config: ContainerConfig) -> None:
+        """Await ``name``'s ``prepare``, if it has one."""
         await self._await_one(name, "prepare", None, config=config)
 
     async def launch(self, name: str, config: ContainerConfig) -> Launched:
+        """Await ``name``'s ``launch``; anything but a Launched is a PluginError."""
         launched = await self._await_one(name, "launch", None, config=config)
         if not isinstance(launched, Launched):
             raise PluginError(f"containerizer '{name}' returned {launched!r} from launch")
         return launched
 
     async def wait(self, name: str, container_id: ContainerID) -> Termination | None:
+        """``name``'s termination of the container, or None if it does not know it."""
         result: Termination | None = await self._await_one(
             name, "wait", None, container_id=container_id
         )
@@ -177,18 +193,21 @@ class PluginHost:
     async def destroy(
         self, name: str, container_id: ContainerID, grace_period: timedelta | None
     ) -> Termination | None:
+        """Stop the container through ``name``; None if the plugin does not know it."""
         result: Termination | None = await self._await_one(
             name, "destroy", None, container_id=container_id, grace_period=grace_period
         )
         return result
 
     async def kill(self, name: str, container_id: ContainerID, signal: int) -> bool:
+        """Signal the container through ``name``; False if unknown, gone or no hook."""
         result: bool = await self._await_one(
             name, "kill", False, container_id=container_id, signal=signal
         )
         return result
 
     async def usage(self, name: str, container_id: ContainerID) -> ResourceStatistics | None:
+        """The container's usage from ``name``; None if unknown or no hook."""
         result: ResourceStatistics | None = await self._await_one(
             name, "usage", None, container_id=container_id
         )
@@ -197,6 +216,7 @@ class PluginHost:
     async def exec_in_container(
         self, name: str, container_id: ContainerID, command: CommandInfo, time_limit: timedelta
     ) -> int | None:
+        """Run a command in the container (health checks); its wait status or None."""
         result: int | None = await self._await_one(
             name,
             "exec_in_container",
@@ -208,13 +228,16 @@ class PluginHost:
         return result
 
     def watch_progress(self, name: str, report: Callable[[str], None]) -> None:
+        """Give ``name`` the callback that reports its progress."""
         self._call_one(name, "watch_progress", None, report=report)
 
     def metrics(self, name: str) -> Mapping[str, float]:
+        """``name``'s metrics; no ``metrics`` hook is no metrics."""
         result: Mapping[str, float] = self._call_one(name, "metrics", {})
         return result
 
     def container_output(self, name: str, config: ContainerConfig) -> ContainerOutput:
+        """Where logger ``name`` sends ``config``'s output; else a PluginError."""
         output = self._call_one(name, "container_output", None, config=config)
         if not isinstance(output, ContainerOutput):
             raise PluginError(f"container logger '{name}' returned {output!r}")
@@ -223,6 +246,7 @@ class PluginHost:
     async def recover(
         self, name: str, containers: Sequence[RecoveredContainer]
     ) -> Sequence[ContainerID]:
+        """The ids of ``containers`` that ``name`` reattached to; no hook is none."""
         result: Sequence[ContainerID] = await self._await_one(
             name, "recover", [], containers=containers
         )

@@ -38,11 +38,18 @@ READ_CALLS = frozenset(
         CallType.GET_CONTAINERS,
         CallType.WAIT_CONTAINER,
         CallType.SUBSCRIBE,
+        CallType.GET_PLUGINS,
     }
 )
 """Calls that read the agent's state, each the counterpart of a Mesos read-only endpoint."""
 
-READ_ONLY_ROUTES = ("/files/browse", "/files/read", "/metrics", "/metrics/snapshot")
+READ_ONLY_ROUTES = (
+    "/files/browse",
+    "/files/read",
+    "/files/download",
+    "/metrics",
+    "/metrics/snapshot",
+)
 OPERATOR_ROUTE = "/api/v1"
 
 

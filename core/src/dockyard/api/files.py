@@ -1,4 +1,4 @@
-"""``/files/browse`` and ``/files/read`` (Mesos's), confined to sandboxes.
+"""``/files/browse``, ``/files/read`` and ``/files/download`` (Mesos's), confined to sandboxes.
 
 A path is served only if it names, lexically, something below ``<work_dir>/slaves`` or
 ``<work_dir>/containers``; it is then opened from the work dir's descriptor with
@@ -22,8 +22,10 @@ import stat
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -77,6 +79,7 @@ def setup(app: web.Application) -> None:
     """Add the /files routes and their thread pool to ``app``."""
     app.router.add_get("/files/browse", browse)
     app.router.add_get("/files/read", read)
+    app.router.add_get("/files/download", download)
 
     async def pool(app: web.Application) -> AsyncIterator[None]:
         executor = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="files")
@@ -242,3 +245,52 @@ async def read(request: web.Request) -> web.Response:
     length = integer_parameter(request, "length", DEFAULT_READ_LENGTH, 0)
     data, at = await served(request, chunk(offset, min(length, MAX_READ_LENGTH)))
     return web.json_response({"data": data.decode(errors="replace"), "offset": at})
+
+
+DOWNLOAD_CHUNK = 1 << 20
+DOWNLOAD_HEADERS = {
+    "Content-Type": "application/octet-stream",
+    "X-Content-Type-Options": "nosniff",
+    # A task wrote these bytes: never let a browser run them on the agent's origin.
+    "Content-Security-Policy": "sandbox; default-src 'none'",
+}
+
+
+def open_for_download(work_dir: Path, target: Target) -> int:
+    """A readable descriptor of a regular file (a directory is refused, as for read)."""
+    found, status = open_target(work_dir, target)
+    with beneath.closing(found):
+        if stat.S_ISDIR(status.st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+        return beneath.reopen(found, os.O_RDONLY | os.O_NONBLOCK)
+
+
+async def download(request: web.Request) -> web.StreamResponse:
+    """The file's raw bytes as an attachment, streamed a chunk at a time from the pool."""
+    fd = await served(request, open_for_download)
+    file_io = request.app[FILE_IO]
+    shown = str(target_of(request).shown)
+    name = PurePosixPath(shown).name
+    response = web.StreamResponse(
+        headers={
+            **DOWNLOAD_HEADERS,
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name, safe='')}",
+        }
+    )
+    try:
+        await response.prepare(request)
+        offset = 0
+        while data := await file_io.run(shown, partial(os.pread, fd, DOWNLOAD_CHUNK, offset)):
+            await response.write(data)
+            offset += len(data)
+        await response.write_eof()
+    except ConnectionResetError:
+        pass  # the client went away
+    except web.HTTPServiceUnavailable:
+        # The file system hung mid-file: cut the connection so that the client sees a
+        # broken download, not a complete-looking short one.
+        if request.transport is not None:
+            request.transport.abort()
+    finally:
+        os.close(fd)
+    return response

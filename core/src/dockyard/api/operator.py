@@ -19,7 +19,9 @@ from dockyard.api import views
 from dockyard.api.auth import authenticated, call_needs_credentials, unauthorized
 from dockyard.api.body import json_body
 from dockyard.api.keys import AGENT, FLAGS, KILLS
+from dockyard.api.plugins import get_plugins
 from dockyard.api.subscribe import subscribe
+from dockyard.api.warnings import log_unknown_fields, with_warnings
 from dockyard.containers import LaunchError
 from dockyard.dispatcher import KillUnsupportedError, NotSupportedError
 from dockyard.ledger import StorageError
@@ -36,8 +38,8 @@ from dockyard.messages import (
     ResponseType,
     VersionInfo,
     dump,
-    load,
 )
+from dockyard.messages.unknown import load_checked
 from dockyard.standalone import ContainerNotFoundError, ContainerStillRunningError
 from dockyard.validation import validate_call
 
@@ -57,10 +59,20 @@ def bad_request(reason: str) -> web.Response:
 async def handle(request: web.Request) -> web.StreamResponse:
     body = await json_body(request, path="call")
     try:
-        call = load(Call, body, path="call")
-        validate_call(call, path="call")
+        call, unknown = load_checked(
+            Call, body, path="call", check=check_call, strict=request.app[FLAGS].strict_json
+        )
     except MessageError as error:
         return bad_request(str(error))
+    log_unknown_fields(call.type.name, unknown)
+    return with_warnings(await dispatch(request, call), unknown)
+
+
+def check_call(call: Call) -> None:
+    validate_call(call, path="call")
+
+
+async def dispatch(request: web.Request, call: Call) -> web.StreamResponse:
     handler = HANDLERS.get(call.type)
     if handler is None:
         return web.Response(status=501, text=f"Call type {call.type.name} is not implemented")
@@ -199,4 +211,5 @@ HANDLERS: dict[CallType, Handler] = {
     CallType.REMOVE_CONTAINER: remove_container,
     CallType.SUBSCRIBE: subscribe,
     CallType.PRUNE_SANDBOXES: prune_sandboxes,
+    CallType.GET_PLUGINS: get_plugins,
 }

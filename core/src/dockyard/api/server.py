@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from dockyard.agent import Agent
-from dockyard.api import executor, files, metrics, operator
+from dockyard.api import executor, files, metrics, operator, ui
 from dockyard.api.auth import CREDENTIALS, authenticate, credentials_from_flags
 from dockyard.api.keys import AGENT, FLAGS, HEARTBEAT_SECONDS, KILLS
 from dockyard.api.last_resort import last_resort
@@ -64,6 +64,8 @@ def create_app(
     files.setup(app)
     app.router.add_get("/metrics/snapshot", metrics.metrics_snapshot)
     app.router.add_get("/metrics", metrics.prometheus)
+    if flags.web_ui:
+        ui.setup(app)
     return app
 
 

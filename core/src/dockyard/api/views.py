@@ -23,7 +23,8 @@ from dockyard.redaction import redact_secrets
 
 
 def task_view(agent: Agent, record: TaskRecord) -> Task:
-    """A Mesos ``Task`` plus dockyard's ``container_id`` and ``sandbox_directory``."""
+    """A Mesos ``Task`` plus dockyard's ``container_id``, ``sandbox_directory`` and
+    ``containerizer``."""
     task = load(type(record.task), redact_secrets(dump(record.task)))
     assert record.state is not None
     assert record.framework.id is not None
@@ -49,6 +50,7 @@ def task_view(agent: Agent, record: TaskRecord) -> Task:
         user=task.command.user if task.command else None,
         container_id=record.container_id,
         sandbox_directory=str(record.sandbox),
+        containerizer=record.containerizer,
     )
 
 

@@ -18,7 +18,8 @@ from dockyard.client import render
 from dockyard.client.following import copy_output, follow_output, snapshot, until_terminal
 from dockyard.client.http import AgentClient, AgentRefused, ClientError
 from dockyard.flags import BOOL, DURATION, Flags, FlagSet
-from dockyard.messages import MessageError, Task, TaskInfo, TaskState, TaskStatus, dump, load
+from dockyard.messages import MessageError, Task, TaskInfo, TaskState, TaskStatus, dump
+from dockyard.messages.unknown import load_checked
 from dockyard.statuses import describe_status, exit_code
 from dockyard.validation import validate_task
 
@@ -69,8 +70,8 @@ def read_task_file(source: str) -> dict[str, Any]:
         data = json.loads(text)
     except ValueError as error:
         raise UsageError(f"invalid task: not valid JSON ({error})") from None
-    try:
-        validate_task(load(TaskInfo, data, path="task"))
+    try:  # unknown keys are the agent's to judge (--strict_json), and to warn about
+        load_checked(TaskInfo, data, path="task", check=validate_task, strict=False)
     except MessageError as error:
         raise UsageError(f"invalid task: {error}") from None
     assert isinstance(data, dict)  # a TaskInfo loaded from it
@@ -82,17 +83,23 @@ async def launch(agent: AgentClient, flags: Flags, out: TextIO) -> int:
     task = read_task_file(source)
     task_id = str(task["task_id"]["value"])
     if not flags.wait:
-        await agent.launch(task)
+        warn(await agent.launch(task))
         render.print_task(await agent.task(task_id), out, flags.json)
         return 0
     async with agent.events() as events:
         await snapshot(events)  # subscribed before launching: no update can be missed
-        await agent.launch(task)
+        warn(await agent.launch(task))
         launched = await agent.task(task_id)
         print(f"Sandbox: {launched.sandbox_directory}", file=sys.stderr)
         with Progress(task_id, out, flags.json) as show:
             final = await until_terminal(events, task_id, show)
     return await outcome(agent, final, await agent.task(task_id))
+
+
+def warn(warnings: list[str]) -> None:
+    """The agent's warnings, on stderr (also with --json) before anything else is shown."""
+    for line in warnings:
+        print(f"dockyard: warning: {line}", file=sys.stderr)
 
 
 def add_launch_flags(flags: FlagSet) -> None:

@@ -127,8 +127,10 @@ class AgentClient:
         """The task with this id (its live run when the id was reused)."""
         return find_task(await self.tasks(), task_id, self.url)
 
-    async def launch(self, task: dict[str, Any]) -> None:
-        await self.call({"type": "LAUNCH_TASK", "launch_task": {"task": task}})
+    async def launch(self, task: dict[str, Any]) -> list[str]:
+        """Launch the task; the agent's warnings about it (e.g. unknown fields)."""
+        _, answer = await self.call({"type": "LAUNCH_TASK", "launch_task": {"task": task}})
+        return warnings_in(answer)
 
     async def kill(self, task_id: str, grace_period: timedelta | None) -> bool:
         """Start killing the task; False when it had already ended."""
@@ -241,6 +243,12 @@ def parse_json(text: str, what: str) -> Any:
         return json.loads(text)
     except ValueError:
         raise ClientError(f"the agent's answer to {what} is not JSON: {text[:200]!r}") from None
+
+
+def warnings_in(answer: Any) -> list[str]:
+    """The ``warnings`` the agent added to an answer (``docs/agent-api.md``), if any."""
+    found = answer.get("warnings") if isinstance(answer, dict) else None
+    return [str(line) for line in found] if isinstance(found, list) else []
 
 
 def read_message(cls: type[M], data: Any, what: str) -> M:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 from dockyard import units
 from dockyard.containers import Rotation
-from dockyard.flags import BYTES, INT, STRING, Flags, FlagSet
+from dockyard.flags import BYTES, INT, STRING, Flags, FlagSet, define
 from dockyard.messages import CommandInfo, VariableType
 
 STREAMS = ("stdout", "stderr")
@@ -55,18 +55,16 @@ class LogrotateSettings:
 
     @classmethod
     def from_flags(cls, flags: Flags) -> LogrotateSettings:
-        default_files = flags["logrotate_max_files"]
+        default_files = MAX_FILES.get(flags)
         if default_files < 0:
-            raise SettingsError("--logrotate_max_files: must not be negative")
+            raise SettingsError(f"{MAX_FILES.option}: must not be negative")
         streams = {}
         for stream in STREAMS:
-            size = _checked_size(
-                flags[f"logrotate_max_{stream}_size"], f"--logrotate_max_{stream}_size"
-            )
-            options = flags[f"logrotate_{stream}_options"]
+            size = _checked_size(MAX_SIZE[stream].get(flags), MAX_SIZE[stream].option)
+            options = OPTIONS[stream].get(flags)
             files = default_files
             if options is not None:
-                files = _rotate_count(options, f"--logrotate_{stream}_options", default_files)
+                files = _rotate_count(options, OPTIONS[stream].option, default_files)
             streams[stream] = StreamSettings(size, files)
         return cls(**streams)
 
@@ -106,33 +104,40 @@ _OVERRIDES = (
 )
 
 
-def declare(flags: FlagSet) -> None:
-    for stream in STREAMS:
-        flags.add(
-            f"logrotate_max_{stream}_size",
-            BYTES,
-            default=DEFAULT_MAX_SIZE,
-            help=f"logrotate logger: size at which the sandbox's {stream} is rotated to "
-            f"{stream}.1 (at least one memory page). A task overrides it with "
-            f"{ENVIRONMENT_PREFIX}MAX_{stream.upper()}_SIZE in its environment.",
-        )
-    for stream in STREAMS:
-        flags.add(
-            f"logrotate_{stream}_options",
-            STRING,
-            help=f"logrotate logger: logrotate directives for {stream}, one per line or "
-            "separated by ';'. 'rotate N' keeps N rotated files; missingok, notifempty, "
-            "ifempty, nocompress, copytruncate and size are accepted and change nothing; "
-            f"others are refused. A task overrides it with "
-            f"{ENVIRONMENT_PREFIX}LOGROTATE_{stream.upper()}_OPTIONS.",
-        )
-    flags.add(
-        "logrotate_max_files",
-        INT,
-        default=DEFAULT_MAX_FILES,
-        help="logrotate logger: rotated files kept per stream (stdout.1 is the newest), "
-        "unless the stream's options say 'rotate N'; 0 keeps none.",
+MAX_SIZE = {
+    stream: define(
+        f"logrotate_max_{stream}_size",
+        BYTES,
+        default=DEFAULT_MAX_SIZE,
+        help=f"logrotate logger: size at which the sandbox's {stream} is rotated to "
+        f"{stream}.1 (at least one memory page). A task overrides it with "
+        f"{ENVIRONMENT_PREFIX}MAX_{stream.upper()}_SIZE in its environment.",
     )
+    for stream in STREAMS
+}
+OPTIONS = {
+    stream: define(
+        f"logrotate_{stream}_options",
+        STRING,
+        help=f"logrotate logger: logrotate directives for {stream}, one per line or "
+        "separated by ';'. 'rotate N' keeps N rotated files; missingok, notifempty, "
+        "ifempty, nocompress, copytruncate and size are accepted and change nothing; "
+        f"others are refused. A task overrides it with "
+        f"{ENVIRONMENT_PREFIX}LOGROTATE_{stream.upper()}_OPTIONS.",
+    )
+    for stream in STREAMS
+}
+MAX_FILES = define(
+    "logrotate_max_files",
+    INT,
+    default=DEFAULT_MAX_FILES,
+    help="logrotate logger: rotated files kept per stream (stdout.1 is the newest), "
+    "unless the stream's options say 'rotate N'; 0 keeps none.",
+)
+
+
+def declare(flags: FlagSet) -> None:
+    flags.declare(*MAX_SIZE.values(), *OPTIONS.values(), MAX_FILES)
 
 
 def _checked_size(size: int, source: str) -> int:

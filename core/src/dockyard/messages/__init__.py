@@ -108,6 +108,7 @@ from dockyard.messages.ids import (
 from dockyard.messages.jsontext import parse_json
 from dockyard.messages.mapping import schema_for
 from dockyard.messages.operator import (
+    BrokenPluginEntry,
     Call,
     CallType,
     ContainerEntry,
@@ -124,6 +125,7 @@ from dockyard.messages.operator import (
     GetFlagsResponse,
     GetFrameworksResponse,
     GetHealthResponse,
+    GetPluginsResponse,
     GetStateResponse,
     GetTasksResponse,
     GetVersionResponse,
@@ -131,6 +133,7 @@ from dockyard.messages.operator import (
     KillTask,
     LaunchContainer,
     LaunchTask,
+    PluginEntry,
     PruneSandboxesResponse,
     RemoveContainer,
     Response,
@@ -232,6 +235,7 @@ __all__ = [
     "AllocationInfo",
     "AppcImage",
     "Attribute",
+    "BrokenPluginEntry",
     "Call",
     "CallType",
     "Capability",
@@ -299,6 +303,7 @@ __all__ = [
     "GetFlagsResponse",
     "GetFrameworksResponse",
     "GetHealthResponse",
+    "GetPluginsResponse",
     "GetStateResponse",
     "GetTasksResponse",
     "GetVersionResponse",
@@ -330,6 +335,7 @@ __all__ = [
     "Parameter",
     "Parameters",
     "Persistence",
+    "PluginEntry",
     "Port",
     "PortMapping",
     "Ports",

@@ -75,6 +75,7 @@ class CallType(enum.Enum):
     KILL_TASK = 1001
     SUBSCRIBE = 1002
     PRUNE_SANDBOXES = 1003
+    GET_PLUGINS = 1004
 
 
 @dataclass(kw_only=True)
@@ -170,6 +171,7 @@ class ResponseType(enum.Enum):
     WAIT_NESTED_CONTAINER = 13
     WAIT_CONTAINER = 15
     PRUNE_SANDBOXES = 1003
+    GET_PLUGINS = 1004
 
 
 @dataclass(kw_only=True)
@@ -177,6 +179,36 @@ class PruneSandboxesResponse:
     """dockyard's ``PRUNE_SANDBOXES``: how many completed sandboxes were removed."""
 
     removed: UInt32
+
+
+@dataclass(kw_only=True)
+class PluginEntry:
+    """dockyard's ``GET_PLUGINS``: one installed plugin, as ``dockyard plugins`` shows it."""
+
+    name: str
+    group: str
+    distribution: str
+    version: str
+    hooks: list[str] = field(default_factory=list)
+    enabled: bool = False
+    """Started by this agent (named by its flags), not merely installed."""
+
+
+@dataclass(kw_only=True)
+class BrokenPluginEntry:
+    """An installed plugin that failed to load or register, and why."""
+
+    name: str
+    group: str
+    distribution: str
+    version: str
+    error: str
+
+
+@dataclass(kw_only=True)
+class GetPluginsResponse:
+    plugins: list[PluginEntry] = field(default_factory=list)
+    broken: list[BrokenPluginEntry] = field(default_factory=list)
 
 
 @dataclass(kw_only=True)
@@ -243,8 +275,9 @@ class WaitContainerResponse:
 class Task:
     """A task as the agent tracks it (``mesos.proto`` ``Task``).
 
-    ``container_id`` and ``sandbox_directory`` are dockyard additions (Mesos clients
-    ignore unknown keys) so that an operator can find a task's container and files.
+    ``container_id``, ``sandbox_directory`` and ``containerizer`` are dockyard additions
+    (Mesos clients ignore unknown keys) so that an operator can find a task's container
+    and files, and which plugin runs it.
     """
 
     name: str
@@ -267,6 +300,7 @@ class Task:
     user: str | None = None
     container_id: ContainerID | None = None
     sandbox_directory: str | None = None
+    containerizer: str | None = None
 
 
 @dataclass(kw_only=True)
@@ -332,6 +366,7 @@ class Response:
     get_agent: GetAgentResponse | None = None
     wait_container: WaitContainerResponse | None = None
     prune_sandboxes: PruneSandboxesResponse | None = None
+    get_plugins: GetPluginsResponse | None = None
 
 
 class EventType(enum.Enum):

@@ -36,7 +36,7 @@ def environment(config: ContainerConfig) -> dict[str, str]:
     variables = {"PATH": DEFAULT_PATH, "MESOS_SANDBOX": sandbox, "MESOS_DIRECTORY": sandbox}
     variables.update(_ids(config))
     variables.update(config.environment)
-    return _with_own_environment(variables, config.command)
+    return with_own_environment(variables, config.command)
 
 
 def inside_task(task: SpawnSpec, command: CommandInfo) -> SpawnSpec:
@@ -48,7 +48,7 @@ def inside_task(task: SpawnSpec, command: CommandInfo) -> SpawnSpec:
         task,
         executable=executable,
         argv=argv,
-        env=_with_own_environment(dict(task.env), command),
+        env=with_own_environment(dict(task.env), command),
     )
 
 
@@ -65,7 +65,7 @@ def output_spec(output: StreamOutput) -> OutputSpec:
     return OutputSpec(kind="socket", path=str(output.path), preamble=preamble)
 
 
-def _with_own_environment(variables: dict[str, str], command: CommandInfo) -> dict[str, str]:
+def with_own_environment(variables: dict[str, str], command: CommandInfo) -> dict[str, str]:
     if command.environment is not None:
         for variable in command.environment.variables:
             variables[variable.name] = _value(variable)

@@ -27,11 +27,12 @@ from dockyard.testing.factories import (
     config_for_task,
     container_config,
     docker_container_info,
+    executor_info,
     launch_container,
     mesos_container_info,
     task_info,
 )
-from dockyard.testing.plugins import PluginRegistrationError, make_host
+from dockyard.testing.plugins import PluginRegistrationError, agent_context, make_host
 from dockyard.testing.recorder import HookCall, HookRecorder
 from dockyard.testing.results import TaskResult
 from dockyard.testing.sweeper import ProcessSweeper
@@ -46,11 +47,13 @@ __all__ = [
     "PluginRegistrationError",
     "ProcessSweeper",
     "TaskResult",
+    "agent_context",
     "as_json",
     "command_info",
     "config_for_task",
     "container_config",
     "docker_container_info",
+    "executor_info",
     "launch_container",
     "make_host",
     "mesos_container_info",

@@ -17,8 +17,9 @@ from dockyard.core_flags import core_flag_set
 from dockyard.flags import Flags
 from dockyard.host import PluginHost
 from dockyard.ledger import TaskRecord
-from dockyard.messages import TaskID, TaskInfo, TaskState, TaskStatus
+from dockyard.messages import TaskID, TaskInfo, TaskStatus
 from dockyard.statuses import TERMINAL_STATES
+from dockyard.testing import names
 from dockyard.testing.factories import kill_policy
 from dockyard.testing.plugins import make_host
 from dockyard.testing.recorder import HookRecorder
@@ -39,7 +40,8 @@ class AgentDriver:
     """Runs a real agent on ``work_dir`` with the given plugins, on the test's event loop.
 
     ``containerizers`` maps names (as in ``--containerizers``, in that order) to plugin
-    objects; ``flags`` are extra agent flags (``--name=value``). Every wait fails the
+    objects, ``loggers`` names (as in ``--container_logger``) to container loggers;
+    ``flags`` are extra agent flags (``--name=value``). Every wait fails the
     test with :class:`AssertionError` after ``timeout`` seconds (or its ``within``).
     """
 
@@ -49,9 +51,11 @@ class AgentDriver:
         containerizers: Mapping[str, object],
         fetchers: Mapping[str, object] | None = None,
         *,
+        loggers: Mapping[str, object] | None = None,
         flags: Sequence[str] = (),
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
+        self.loggers = loggers
         self.work_dir = work_dir
         self.extra_flags = list(flags)
         self.timeout = timeout
@@ -64,7 +68,7 @@ class AgentDriver:
         self, containerizers: Mapping[str, object], fetchers: Mapping[str, object] | None
     ) -> PluginHost:
         self.containerizer_names = list(containerizers)
-        host = make_host(containerizers, fetchers)
+        host = make_host(containerizers, fetchers, self.loggers)
         self.recorder.attach(host.pm)
         return host
 
@@ -95,10 +99,14 @@ class AgentDriver:
         self,
         containerizers: Mapping[str, object],
         fetchers: Mapping[str, object] | None = None,
+        *,
+        loggers: Mapping[str, object] | None = None,
     ) -> None:
-        """Stop, then start a fresh agent with fresh plugin instances on the same work dir."""
+        """Stop, then start a fresh agent with fresh plugin instances on the same work dir
+        (``loggers``: fresh container loggers, else the same ones)."""
         await self.stop()
         self.recorder.detach()
+        self.loggers = loggers or self.loggers
         self.host = self._host(containerizers, fetchers)
         self.agent = Agent(self._flags(), self.host)
         await self.start()
@@ -131,22 +139,29 @@ class AgentDriver:
 
     async def run(self, task: TaskInfo, *, within: float | None = None) -> TaskResult:
         """Launch ``task`` and wait for its terminal state."""
+        __tracebackhide__ = True
         record = await self.launch(task)
         return await self.result(record, within=within)
 
     async def result(self, task: TaskRef, *, within: float | None = None) -> TaskResult:
         """Wait for the task's terminal state and return it (no assertion on which)."""
+        __tracebackhide__ = True
         await self.wait_for_state(task, *TERMINAL_STATES, within=within)
         return TaskResult(self.task(task))
 
     async def wait_for_state(
-        self, task: TaskRef, *states: TaskState, within: float | None = None
+        self, task: TaskRef, *states: names.StateName, within: float | None = None
     ) -> TaskStatus:
         """Wait until the task's latest state is one of ``states``; returns that status.
 
-        Fails if the task reaches a terminal state that is not wanted instead.
+        ``states`` are :class:`TaskState` members or their names (``"TASK_RUNNING"``); an
+        unknown name is a ValueError at once. Fails if the task reaches a terminal state
+        that is not wanted instead.
         """
-        wanted = set(states)
+        __tracebackhide__ = True
+        wanted = {names.state(state) for state in states}
+        if not wanted:
+            raise ValueError("wait_for_state needs at least one state")
         changed = asyncio.Event()
         unsubscribe = self.agent.subscribe(lambda _record, _status: changed.set())
         try:
@@ -182,6 +197,7 @@ class AgentDriver:
 
         Returns once the containerizer's ``destroy`` has returned.
         """
+        __tracebackhide__ = True
         record = self.task(task)
         policy = kill_policy(grace_period) if grace_period is not None else None
         try:
@@ -200,6 +216,7 @@ class AgentDriver:
 
         Fails as soon as the task ends without having created it.
         """
+        __tracebackhide__ = True
         path = self.task(task).sandbox / name
         try:
             async with asyncio.timeout(within or self.timeout):

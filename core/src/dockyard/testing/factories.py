@@ -24,6 +24,9 @@ from dockyard.messages import (
     DurationInfo,
     Environment,
     EnvironmentVariable,
+    ExecutorID,
+    ExecutorInfo,
+    ExecutorType,
     KillPolicy,
     Label,
     Labels,
@@ -100,12 +103,15 @@ def task_info(
     labels: Mapping[str, str] | None = None,
     cpus: float = DEFAULT_CPUS,
     mem_mb: float = DEFAULT_MEM_MB,
+    executor: ExecutorInfo | None = None,
 ) -> TaskInfo:
     """A command task; a string ``command`` runs under the shell.
 
     ``task_id`` defaults to a fresh unique id; ``grace_period`` becomes the task's
     KillPolicy; ``labels`` its Labels (the docker plugin copies them onto containers,
-    which lets a test find and remove what it created).
+    which lets a test find and remove what it created). With ``executor`` (see
+    :func:`executor_info`) it is a task of that custom executor instead, and has no
+    command of its own.
     """
     if isinstance(command, str):
         command = command_info(command, environment=environment)
@@ -114,7 +120,8 @@ def task_info(
     return TaskInfo(
         name=name,
         task_id=TaskID(value=task_id or unique_id("task")),
-        command=command,
+        command=None if executor is not None else command,
+        executor=executor,
         container=container,
         resources=resources(cpus, mem_mb),
         kill_policy=kill_policy(grace_period) if grace_period is not None else None,
@@ -132,6 +139,28 @@ def labels_of(labels: Mapping[str, str]) -> Labels:
     return Labels(labels=[Label(key=key, value=value) for key, value in labels.items()])
 
 
+def executor_info(
+    command: str | CommandInfo = "true",
+    *,
+    executor_id: str | None = None,
+    container: ContainerInfo | None = None,
+    labels: Mapping[str, str] | None = None,
+    cpus: float = DEFAULT_CPUS,
+    mem_mb: float = DEFAULT_MEM_MB,
+) -> ExecutorInfo:
+    """A custom executor running ``command`` (a string runs under the shell)."""
+    if isinstance(command, str):
+        command = command_info(command)
+    return ExecutorInfo(
+        type=ExecutorType.CUSTOM,
+        executor_id=ExecutorID(value=executor_id or unique_id("executor")),
+        command=command,
+        container=container,
+        resources=resources(cpus, mem_mb),
+        labels=labels_of(labels) if labels else None,
+    )
+
+
 def container_config(
     command: str | CommandInfo,
     *,
@@ -140,12 +169,22 @@ def container_config(
     container_info: ContainerInfo | None = None,
     environment: Mapping[str, str] | None = None,
     grace_period: timedelta | None = None,
+    labels: Mapping[str, str] | None = None,
+    executor_info: ExecutorInfo | None = None,
 ) -> ContainerConfig:
     """A ContainerConfig as the agent hands it to hooks, for calling a plugin directly.
 
     ``environment`` is what the agent would add (``MESOS_*``); the command's own
-    variables belong in a :func:`command_info`. The sandbox is not created here.
+    variables belong in a :func:`command_info`. ``labels`` become those of the
+    ``task_info`` the config then carries, as for a command task (where a plugin's
+    ``supports`` finds them); ``executor_info`` makes it an executor's container instead
+    (no ``task_info``; put labels on the executor). The sandbox is not created here.
     """
+    if labels and executor_info is not None:
+        raise ValueError(
+            "an executor's container has no task_info for labels: "
+            "give them to executor_info(..., labels=...)"
+        )
     if isinstance(command, str):
         command = command_info(command)
     return ContainerConfig(
@@ -156,6 +195,8 @@ def container_config(
         sandbox=sandbox,
         environment=dict(environment or {}),
         kill_grace_period=grace_period,
+        task_info=task_info(command, container=container_info, labels=labels) if labels else None,
+        executor_info=executor_info,
     )
 
 

@@ -65,6 +65,7 @@ class HookRecorder:
         self, hook: str, *, plugin: str | None = None, times: int | None = None
     ) -> list[HookCall]:
         """Fail unless ``hook`` was called (exactly ``times`` times if given); returns the calls."""
+        __tracebackhide__ = True
         calls = self.named(hook, plugin)
         where = f" on plugin '{plugin}'" if plugin else ""
         if times is None and not calls:

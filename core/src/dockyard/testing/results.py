@@ -9,6 +9,7 @@ from pathlib import Path
 from dockyard.ledger import TaskRecord
 from dockyard.messages import Reason, TaskState, TaskStatus
 from dockyard.statuses import exit_code
+from dockyard.testing import names
 
 MessageMatch = str | re.Pattern[str]
 """A status message: a ``str`` must equal it, a compiled pattern must be found in it."""
@@ -84,12 +85,18 @@ class TaskResult:
 
     def assert_state(
         self,
-        state: TaskState,
+        state: names.StateName,
         *,
-        reason: Reason | None = None,
+        reason: names.ReasonName | None = None,
         message: MessageMatch | None = None,
     ) -> TaskResult:
-        """Fail unless the task ended in ``state`` (and ``reason``, ``message`` if given)."""
+        """Fail unless the task ended in ``state`` (and ``reason``, ``message`` if given).
+
+        ``state`` and ``reason`` are enum members or their names (``"TASK_KILLED"``).
+        """
+        __tracebackhide__ = True
+        state = names.state(state)
+        reason = None if reason is None else names.reason(reason)
         problems = []
         if self.state is not state:
             problems.append(f"expected {state.name}, got {self.state.name}")
@@ -102,20 +109,24 @@ class TaskResult:
         return self
 
     def assert_finished(self, *, message: MessageMatch | None = None) -> TaskResult:
+        __tracebackhide__ = True
         return self.assert_state(TaskState.TASK_FINISHED, message=message)
 
     def assert_failed(
-        self, *, reason: Reason | None = None, message: MessageMatch | None = None
+        self, *, reason: names.ReasonName | None = None, message: MessageMatch | None = None
     ) -> TaskResult:
+        __tracebackhide__ = True
         return self.assert_state(TaskState.TASK_FAILED, reason=reason, message=message)
 
     def assert_killed(
-        self, *, reason: Reason | None = None, message: MessageMatch | None = None
+        self, *, reason: names.ReasonName | None = None, message: MessageMatch | None = None
     ) -> TaskResult:
+        __tracebackhide__ = True
         return self.assert_state(TaskState.TASK_KILLED, reason=reason, message=message)
 
     def assert_exit_code(self, code: int) -> TaskResult:
         """Fail unless the container's raw wait status says it exited with ``code``."""
+        __tracebackhide__ = True
         if self.exit_code != code:
             raise AssertionError(
                 f"expected exit code {code}, got wait status {self.record.exit_status!r} "

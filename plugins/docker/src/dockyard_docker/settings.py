@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from dockyard import flags as kinds
+from dockyard.core_flags import CGROUPS_ENABLE_CFS, EXECUTOR_SHUTDOWN_GRACE_PERIOD, IP
+from dockyard.flags import define
 
 if TYPE_CHECKING:
     from dockyard.flags import Flags, FlagSet
@@ -17,74 +19,83 @@ DEFAULT_REMOVE_DELAY = timedelta(hours=6)
 DEFAULT_SHUTDOWN_GRACE = timedelta(seconds=5)
 """Mesos's ``--executor_shutdown_grace_period`` default, used when the core has no such flag."""
 
+SOCKET = define(
+    "docker_socket",
+    kinds.STRING,
+    default=DEFAULT_SOCKET,
+    help="Path of the Docker Engine's UNIX socket.",
+)
+CONFIG = define(
+    "docker_config",
+    kinds.JSON,
+    help="Docker client config (inline JSON or file:///path) used to authenticate pulls "
+    "when the sandbox holds neither .docker/config.json nor .dockercfg.",
+    secret=True,
+)
+KILL_ORPHANS = define(
+    "docker_kill_orphans",
+    kinds.BOOL,
+    default=True,
+    help="On recovery, stop and remove containers of this agent that no checkpoint "
+    "claims. Containers of other agents are never touched.",
+)
+REMOVE_DELAY = define(
+    "docker_remove_delay",
+    kinds.DURATION,
+    default=DEFAULT_REMOVE_DELAY,
+    help="How long a terminated container is kept before it is removed (the schedule "
+    "survives restarts: a removal due while no agent ran is done by the next agent or "
+    "launch on the work_dir).",
+)
+ONE_SHOT_REMOVE_DELAY = replace(
+    REMOVE_DELAY,
+    default=timedelta(0),
+    help=REMOVE_DELAY.help + " dockyard launch removes its container when the task ends, "
+    "once its output is written, unless this is given.",
+)
+"""``--docker_remove_delay`` as ``dockyard launch`` declares it."""
+STOP_TIMEOUT = define(
+    "docker_stop_timeout",
+    kinds.DURATION,
+    default=timedelta(0),
+    help="Grace period between the stop signal and SIGKILL when neither the task's "
+    "kill policy nor the kill request gives one (the larger of this and "
+    "--executor_shutdown_grace_period is used).",
+)
+MESOS_IMAGE = define(
+    "docker_mesos_image",
+    kinds.STRING,
+    help="The agent runs in a Docker container of this image (the Docker socket and "
+    "the work_dir mounted into it): sandbox paths are translated to host paths through "
+    "the container's mounts. See docs/running-in-docker.md.",
+)
+SANDBOX_DIRECTORY = define(
+    "sandbox_directory",
+    kinds.STRING,
+    default=DEFAULT_SANDBOX_DIRECTORY,
+    help="Where the sandbox is mounted inside the container (the value of MESOS_SANDBOX).",
+)
+DEFAULT_CONTAINER_DNS = define(
+    "default_container_dns",
+    kinds.JSON,
+    help='DNS for containers whose parameters set none: {"docker": [{"network_mode": '
+    '"BRIDGE"|"USER", "network_name": ..., "dns": {"nameservers": [], "search": [], '
+    '"options": []}}]}.',
+)
+
 
 def declare(flags: FlagSet) -> None:
     """Register the docker flags with Mesos's names, defaults and meaning."""
-    flags.add(
-        "docker_socket",
-        kinds.STRING,
-        default=DEFAULT_SOCKET,
-        help="Path of the Docker Engine's UNIX socket.",
-    )
-    flags.add(
-        "docker_config",
-        kinds.JSON,
-        default=None,
-        help="Docker client config (inline JSON or file:///path) used to authenticate pulls "
-        "when the sandbox holds neither .docker/config.json nor .dockercfg.",
-        secret=True,
-    )
-    flags.add(
-        "docker_kill_orphans",
-        kinds.BOOL,
-        default=True,
-        help="On recovery, stop and remove containers of this agent that no checkpoint "
-        "claims. Containers of other agents are never touched.",
-    )
     one_shot = flags.command == "launch"
-    flags.add(
-        "docker_remove_delay",
-        kinds.DURATION,
-        default=timedelta(0) if one_shot else DEFAULT_REMOVE_DELAY,
-        help="How long a terminated container is kept before it is removed (the schedule "
-        "survives restarts: a removal due while no agent ran is done by the next agent or "
-        "launch on the work_dir)."
-        + (
-            " dockyard launch removes its container when the task ends, once its output "
-            "is written, unless this is given."
-            if one_shot
-            else ""
-        ),
-    )
-    flags.add(
-        "docker_stop_timeout",
-        kinds.DURATION,
-        default=timedelta(0),
-        help="Grace period between the stop signal and SIGKILL when neither the task's "
-        "kill policy nor the kill request gives one (the larger of this and "
-        "--executor_shutdown_grace_period is used).",
-    )
-    flags.add(
-        "docker_mesos_image",
-        kinds.STRING,
-        default=None,
-        help="The agent runs in a Docker container of this image (the Docker socket and "
-        "the work_dir mounted into it): sandbox paths are translated to host paths through "
-        "the container's mounts. See docs/running-in-docker.md.",
-    )
-    flags.add(
-        "sandbox_directory",
-        kinds.STRING,
-        default=DEFAULT_SANDBOX_DIRECTORY,
-        help="Where the sandbox is mounted inside the container (the value of MESOS_SANDBOX).",
-    )
-    flags.add(
-        "default_container_dns",
-        kinds.JSON,
-        default=None,
-        help='DNS for containers whose parameters set none: {"docker": [{"network_mode": '
-        '"BRIDGE"|"USER", "network_name": ..., "dns": {"nameservers": [], "search": [], '
-        '"options": []}}]}.',
+    flags.declare(
+        SOCKET,
+        CONFIG,
+        KILL_ORPHANS,
+        ONE_SHOT_REMOVE_DELAY if one_shot else REMOVE_DELAY,
+        STOP_TIMEOUT,
+        MESOS_IMAGE,
+        SANDBOX_DIRECTORY,
+        DEFAULT_CONTAINER_DNS,
     )
 
 
@@ -109,18 +120,20 @@ class DockerSettings:
 
     @classmethod
     def from_flags(cls, flags: Flags) -> DockerSettings:
+        """The settings from the docker flags, and the core flags the plugin follows
+        (their Mesos defaults if the registry holds only the docker flags)."""
         return cls(
-            socket=flags["docker_socket"],
-            config=flags["docker_config"],
-            kill_orphans=flags["docker_kill_orphans"],
-            remove_delay=flags["docker_remove_delay"],
-            stop_timeout=flags["docker_stop_timeout"],
-            sandbox_directory=flags["sandbox_directory"],
-            mesos_image=flags["docker_mesos_image"] or None,
-            default_dns=flags["default_container_dns"],
-            shutdown_grace=flags.get("executor_shutdown_grace_period") or DEFAULT_SHUTDOWN_GRACE,
-            agent_ip=_specific_address(flags.get("ip")),
-            enable_cfs=bool(flags.get("cgroups_enable_cfs")),
+            socket=SOCKET.get(flags),
+            config=CONFIG.get(flags),
+            kill_orphans=KILL_ORPHANS.get(flags),
+            remove_delay=REMOVE_DELAY.get(flags),
+            stop_timeout=STOP_TIMEOUT.get(flags),
+            sandbox_directory=SANDBOX_DIRECTORY.get(flags),
+            mesos_image=MESOS_IMAGE.get(flags) or None,
+            default_dns=DEFAULT_CONTAINER_DNS.get(flags),
+            shutdown_grace=EXECUTOR_SHUTDOWN_GRACE_PERIOD.get(flags, DEFAULT_SHUTDOWN_GRACE),
+            agent_ip=_specific_address(IP.get(flags, None)),
+            enable_cfs=CGROUPS_ENABLE_CFS.get(flags, False),
         )
 
     @property

@@ -112,6 +112,7 @@ class Fetcher:
 
     def _item(self, uri: URI) -> Item:
         location = locate(uri.value, self.settings.frameworks_home)
+        self.schemes.handler_for(location.scheme)  # an unknown scheme fails before downloads
         return Item(uri=uri, location=location, name=destination_name(location, uri.output_file))
 
     async def download(self, request: SourceRequest, path: Path, admit: Admit | None) -> int | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from dockyard import hookimpl
@@ -70,10 +70,19 @@ class FetcherPlugin:
             self._fetcher = None
 
     @hookimpl
+    def fetch_schemes(self) -> Collection[str]:
+        """Plain paths, file:, http(s): and every installed handler's schemes; ``*`` with
+        fsspec. A third-party fetcher naming a scheme explicitly is asked first."""
+        return self._started().schemes.claims()
+
+    @hookimpl
     def fetch(self, config: ContainerConfig, uris: Sequence[URI]) -> Awaitable[None] | None:
+        return self._started().fetch(config, uris)
+
+    def _started(self) -> Fetcher:
         if self._fetcher is None:
             raise RuntimeError("the fetcher plugin was not started")
-        return self._fetcher.fetch(config, uris)
+        return self._fetcher
 
     @hookimpl
     def watch_progress(self, report: Callable[[str], None]) -> None:

@@ -6,15 +6,15 @@ Checks happen before anything is downloaded, with Mesos's messages where Mesos h
 from __future__ import annotations
 
 import posixpath
-import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
+from dockyard.fetch_routing import PLAIN_PATH, uri_scheme
+
 from dockyard_fetcher.errors import FetchError
 
-_SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*")
-LOCAL = ""
+LOCAL = PLAIN_PATH
 """The scheme of a plain path (``/opt/x.tgz`` or, with ``--frameworks_home``, ``x.tgz``)."""
 
 
@@ -32,26 +32,38 @@ class Location:
 
 
 def locate(value: str, frameworks_home: Path | None) -> Location:
-    """Parse and check ``value``; raise :class:`FetchError` with a Mesos-style reason."""
+    """Parse and check ``value``; raise :class:`FetchError` with a Mesos-style reason.
+
+    The scheme is read as the core routes it (RFC 3986, :func:`uri_scheme`), so any
+    scheme reaches its handler: ``s3://b/k``, and also ``data:...`` or ``urn:...``.
+    """
     uri = value.lstrip()
     if not uri:
         raise FetchError("URI is empty")
     if "\0" in uri:
         raise FetchError("Illegal characters in URI")
-    scheme, separator, rest = uri.partition("://")
-    if not separator or not _SCHEME.fullmatch(scheme):
+    scheme = uri_scheme(uri)
+    if scheme == PLAIN_PATH:
         return _local(uri, uri, frameworks_home)
-    scheme = scheme.lower()
+    rest = uri[len(scheme) + 1 :]
     if scheme == "file":
-        path = rest.removeprefix("localhost")
-        if not path.startswith("/"):
+        path = rest.removeprefix("//localhost") if rest.startswith("//localhost/") else rest
+        path = path.removeprefix("//") if path.startswith("///") else path
+        if not path.startswith("/") or path.startswith("//"):
             raise FetchError("File URI only supports absolute paths")
         return _local(uri, unquote(path), None)
-    slash = rest.find("/")
+    if not rest.startswith("//"):  # no authority (data:, urn:): no file name to derive
+        return Location(uri=uri, scheme=scheme, target=uri, basename=_path_basename(rest))
+    slash = rest.find("/", 2)
     if slash < 0 or slash == len(rest) - 1:
         raise FetchError(f"Malformed URI (missing path): {uri}")
-    basename = unquote(posixpath.basename(urlsplit(uri).path))
-    return Location(uri=uri, scheme=scheme, target=uri, basename=basename)
+    return Location(uri=uri, scheme=scheme, target=uri, basename=_path_basename(rest))
+
+
+def _path_basename(rest: str) -> str:
+    """The last segment of a hierarchical path (``/a/b.tgz``, ``//host/a/b.tgz``), else ""."""
+    path = urlsplit(f"x:{rest}").path
+    return unquote(posixpath.basename(path)) if path.startswith("/") else ""
 
 
 def _local(uri: str, path: str, frameworks_home: Path | None) -> Location:

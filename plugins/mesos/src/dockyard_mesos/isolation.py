@@ -17,7 +17,16 @@ from dockyard.stated_limits import StatedLimits, stated_limits
 from dockyard.supervision import cgroups
 
 DEFAULT = "posix/cpu,posix/mem"
-ISOLATORS = ("cgroups/cpu", "cgroups/mem", "posix/cpu", "posix/mem")
+ISOLATORS = (
+    "cgroups/cpu",
+    "cgroups/mem",
+    "posix/cpu",
+    "posix/mem",
+    "filesystem/linux",
+    "docker/runtime",
+)
+IMAGE_ISOLATORS = ("filesystem/linux", "docker/runtime")
+"""What running tasks in container images needs (with ``--image_providers=docker``)."""
 LAUNCHER = choice("linux", "posix")
 
 
@@ -40,6 +49,9 @@ class Isolation:
         return self.cgroup_controllers() or (
             () if launcher == "posix" else cgroups.TRACKING_CONTROLLERS
         )
+
+    def missing_for_images(self) -> tuple[str, ...]:
+        return tuple(name for name in IMAGE_ISOLATORS if name not in self.isolators)
 
     def __str__(self) -> str:
         return ",".join(self.isolators)

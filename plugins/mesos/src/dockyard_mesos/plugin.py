@@ -12,8 +12,8 @@ import asyncio
 import logging
 import os
 import signal
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, NoReturn
@@ -29,7 +29,8 @@ from dockyard.containers import (
     Support,
     Termination,
 )
-from dockyard.flags import FlagSet
+from dockyard.core_flags import CGROUPS_ENABLE_CFS, EXECUTOR_SHUTDOWN_GRACE_PERIOD
+from dockyard.flags import FlagError, FlagSet
 from dockyard.messages import (
     CommandInfo,
     ContainerID,
@@ -44,7 +45,15 @@ from dockyard.supervision.client import SupervisorClient, SupervisorError
 from dockyard.supervision.command import inside_task
 from dockyard.supervision.protocol import ProcessRecord, SpawnSpec
 
-from dockyard_mesos import isolation, usage
+from dockyard_mesos import image_flags, isolation, settings, usage
+from dockyard_mesos.image_containers import (
+    DEFAULT_SANDBOX_DIRECTORY,
+    ImageRuntime,
+    ImageSource,
+    remove_runtime_cgroups,
+)
+from dockyard_mesos.images import ImageError, ImageStore
+from dockyard_mesos.images import settings as images_settings
 from dockyard_mesos.termination import termination
 
 log = logging.getLogger(__name__)
@@ -65,6 +74,10 @@ class _Container:
     record: ProcessRecord | None = field(default=None, repr=False)
     spec: SpawnSpec | None = field(default=None, repr=False)
     """How the task was started (environment included): commands run inside it alike."""
+    in_image: bool = False
+    """Runs (or was being prepared to run) in a container image."""
+    removal: asyncio.Task[None] | None = None
+    """An image container's root file system being removed; it ends once that is done."""
 
 
 class MesosContainerizer:
@@ -79,39 +92,41 @@ class MesosContainerizer:
         self._cgroups_root = Path(cgroups.CGROUPS_ROOT)
         self._default_grace_period = DEFAULT_GRACE_PERIOD
         self._enable_cfs = False
+        self._image_providers: tuple[str, ...] | None = None
+        self._image_runtime: ImageRuntime | None = None
+        self.images: ImageSource | None = None
+        """Where container images come from: the store ``--image_providers`` opens, unless
+        one was given before ``start``."""
+        self._own_store: ImageStore | None = None
+        self._progress: list[Callable[[str], None]] = []
 
     # -- start-up and shut-down ----------------------------------------------------------
 
     @hookimpl
     def add_flags(self, flags: FlagSet) -> None:
-        flags.add(
-            "isolation",
-            isolation.ISOLATION,
-            default=isolation.DEFAULT,
-            help="Isolators of the mesos containerizer: posix/cpu,posix/mem measure usage "
-            "only; cgroups/cpu,cgroups/mem put each task in cgroups (v1 or v2) limited to "
-            "its cpus and mem (falls back to posix where cgroups are unavailable).",
+        flags.declare(
+            settings.ISOLATION,
+            settings.LAUNCHER,
+            settings.IMAGE_PROVIDERS_FLAG,
+            settings.PROVISIONER_BACKEND,
         )
-        flags.add(
-            "launcher",
-            isolation.LAUNCHER,
-            help="How the mesos containerizer finds every process of a task, to kill all of "
-            "them when it ends: linux puts each task in a cgroup (root, writable cgroups); "
-            "posix makes each task a child subreaper of the supervisor. Default: linux "
-            "where it works, else posix.",
-        )
+        images_settings.declare(flags)
 
     @hookimpl
     async def start(self, context: AgentContext) -> None:
-        self._isolation = context.flags["isolation"]
-        self._launcher = context.flags["launcher"]
-        self._enable_cfs = bool(context.flags.get("cgroups_enable_cfs"))
-        grace = context.flags.get("executor_shutdown_grace_period")
-        self._default_grace_period = DEFAULT_GRACE_PERIOD if grace is None else grace
+        self._isolation = settings.ISOLATION.get(context.flags)
+        self._launcher = settings.LAUNCHER.get(context.flags)
+        self._enable_cfs = CGROUPS_ENABLE_CFS.get(context.flags, False)
+        self._default_grace_period = EXECUTOR_SHUTDOWN_GRACE_PERIOD.get(
+            context.flags, DEFAULT_GRACE_PERIOD
+        )
         self._cgroups_root = Path(cgroups.CGROUPS_ROOT) / context.agent_id
         self._hierarchy = self._find_cgroups()
         context.state_dir.mkdir(parents=True, exist_ok=True)
         context.state_dir.chmod(0o700)  # holds the socket that spawns tasks as any user
+        self._image_providers = settings.IMAGE_PROVIDERS_FLAG.get(context.flags)
+        if self._image_providers:
+            self._image_runtime = self._start_images(context)
         client = SupervisorClient(context.state_dir, self._on_exit)
         try:
             await client.connect()
@@ -119,6 +134,21 @@ class MesosContainerizer:
             message = f"The mesos containerizer cannot start its supervisor: {error}"
             raise StartupError(message) from error
         self._client = client
+        if self._image_runtime is not None and self.images is None:
+            self.images = self._own_store = await _open_store(context)
+
+    def _start_images(self, context: AgentContext) -> ImageRuntime:
+        missing = self._isolation.missing_for_images()
+        if missing:
+            raise StartupError(
+                f"--image_providers={','.join(self._image_providers or ())} needs --isolation "
+                f"to include {','.join(missing)}"
+            )
+        return ImageRuntime.start(
+            context.state_dir,
+            settings.PROVISIONER_BACKEND.get(context.flags),
+            context.flags.get("sandbox_directory") or DEFAULT_SANDBOX_DIRECTORY,
+        )
 
     def _find_cgroups(self) -> cgroups.Hierarchy | None:
         """The hierarchy of the tasks' cgroups, or None: then each task is tracked as a
@@ -155,6 +185,19 @@ class MesosContainerizer:
             self._client = None
         if self._hierarchy is not None:  # the agent's own cgroup, unless tasks still run
             cgroups.remove(self._hierarchy.at(self._cgroups_root).paths())
+        if self._image_runtime is not None:  # the runtime's, in the other hierarchies
+            remove_runtime_cgroups(self._cgroups_root)
+        if self._own_store is not None:
+            await self._own_store.close()
+            self._own_store = self.images = None
+
+    @hookimpl
+    def watch_progress(self, report: Callable[[str], None]) -> None:
+        self._progress.append(report)
+
+    def _report_progress(self, line: str) -> None:
+        for report in self._progress:
+            report(line)
 
     # -- launch path ---------------------------------------------------------------------
 
@@ -165,9 +208,13 @@ class MesosContainerizer:
             return Support.yes()
         if info.type is not ContainerType.MESOS:
             return Support.no(f"runs only MESOS containers, not {info.type.name}")
-        if info.mesos is not None and info.mesos.image is not None:
-            return Support.no("container images are not supported by the mesos containerizer")
-        return Support.yes()
+        image = info.mesos.image if info.mesos is not None else None
+        if image is None:
+            return Support.yes()
+        if image.docker is None:
+            return Support.no(f"runs only DOCKER images, not {image.type.name}")
+        refusal = image_flags.refusal(self._image_providers, self._isolation)
+        return Support.no(refusal) if refusal else Support.yes()
 
     @hookimpl
     async def prepare(self, config: ContainerConfig) -> None:
@@ -188,7 +235,30 @@ class MesosContainerizer:
                     self._cgroups_root / key, allocation.limits()
                 )
             except cgroups.CgroupError as error:
-                self._fail_launch(container, str(error))
+                self._fail_launch(key, container, str(error))
+        image = _image_of(config)
+        if image is not None:
+            await self._prepare_image(key, config, container, *image)
+
+    async def _prepare_image(
+        self, key: str, config: ContainerConfig, container: _Container, name: str, cached: bool
+    ) -> None:
+        """Get the image (pulled if need be) and build the container's root file system."""
+        container.in_image = True  # from now on its end removes what it got of the image
+        if self._image_runtime is None or self.images is None:
+            refusal = image_flags.refusal(self._image_providers, self._isolation)
+            self._fail_launch(key, container, refusal or "no image store")
+        try:
+            image = await self.images.get(
+                name,
+                force_pull=not cached,
+                progress=self._report_progress,
+                holder=key,
+            )
+            cgroups_path = "/" + str(self._cgroups_root / key)
+            await self._image_runtime.prepare(key, config, image, cgroups_path)
+        except Exception as error:  # the store's errors, LaunchError, OSError: all fail it
+            self._fail_launch(key, container, str(error))
 
     @hookimpl
     async def launch(self, config: ContainerConfig) -> Launched:
@@ -206,7 +276,7 @@ class MesosContainerizer:
             container.spawning = asyncio.create_task(self._spawn(container, spec))
             record = await asyncio.shield(container.spawning)  # a cancelled launch still tracks it
         except (LaunchError, SupervisorError, OSError) as error:
-            self._fail_launch(container, str(error))
+            self._fail_launch(key, container, str(error))
         handle = {
             "pid": record.pid,
             "start_time": record.start_time,
@@ -223,14 +293,19 @@ class MesosContainerizer:
         return record
 
     def _spawn_spec(self, key: str, config: ContainerConfig, container: _Container) -> SpawnSpec:
-        executable, argv = command.command_line(config.command)
-        user = command.identity(config.user)
         output = config.output_or_sandbox()
+        if self._image_runtime is not None and container.in_image:
+            # the runtime, as root: the task's user and environment are in its bundle
+            executable, argv = self._image_runtime.run_argv(key)
+            env, user = {"PATH": command.DEFAULT_PATH}, None
+        else:
+            executable, argv = command.command_line(config.command)
+            env, user = command.environment(config), command.identity(config.user)
         return SpawnSpec(
             id=key,
             executable=executable,
             argv=argv,
-            env=command.environment(config),
+            env=env,
             cwd=str(config.sandbox),
             stdout=command.output_spec(output.stdout),
             stderr=command.output_spec(output.stderr),
@@ -241,8 +316,9 @@ class MesosContainerizer:
             subreaper=container.cgroups is None,
         )
 
-    def _fail_launch(self, container: _Container, message: str) -> NoReturn:
+    def _fail_launch(self, key: str, container: _Container, message: str) -> NoReturn:
         self._end_unlaunched(
+            key,
             container,
             Termination(
                 state=TaskState.TASK_FAILED,
@@ -252,12 +328,44 @@ class MesosContainerizer:
         )
         raise LaunchError(message)
 
-    def _end_unlaunched(self, container: _Container, ending: Termination) -> None:
+    def _end_unlaunched(self, key: str, container: _Container, ending: Termination) -> None:
         """End a container that has no process: drop its cgroups, resolve its waiters."""
         if container.cgroups is not None:
             cgroups.remove(container.cgroups.paths())
-        if not container.termination.done():
+        self._end(key, container, ending)
+
+    def _end(self, key: str, container: _Container, ending: Termination) -> None:
+        """Resolve a container's waiters; an image container's once its rootfs is gone."""
+        if container.termination.done() or container.removal is not None:
+            return
+        if self._image_runtime is None or not container.in_image:
             container.termination.set_result(ending)
+            return
+        container.removal = asyncio.create_task(
+            self._remove_image_container(key, container, ending)
+        )
+
+    async def _remove_image_container(
+        self, key: str, container: _Container, ending: Termination
+    ) -> None:
+        try:
+            assert self._image_runtime is not None
+            failure = self._image_runtime.start_failure(key)
+            if failure is not None and container.record is not None:
+                ending = Termination(
+                    status=ending.status,
+                    state=TaskState.TASK_FAILED,
+                    reason=Reason.REASON_CONTAINER_LAUNCH_FAILED,
+                    message=f"Failed to launch container: {failure}",
+                )
+            await self._image_runtime.remove(key)
+            if self.images is not None:
+                await self.images.release(key)
+        except Exception:  # the container has ended whatever happens to its leftovers
+            log.exception("container %s: removing its image root file system failed", key)
+        finally:
+            if not container.termination.done():
+                container.termination.set_result(ending)
 
     def _on_exit(self, record: ProcessRecord) -> None:
         container = self._containers.get(record.id)
@@ -265,7 +373,7 @@ class MesosContainerizer:
             return
         container.record = record
         memory_limit = container.allocation.limits().memory_limit
-        container.termination.set_result(termination(record, memory_limit))
+        self._end(record.id, container, termination(record, memory_limit))
 
     @hookimpl
     async def wait(self, container_id: ContainerID) -> Termination | None:
@@ -286,7 +394,7 @@ class MesosContainerizer:
             await asyncio.wait([container.spawning])
         if container.record is None:
             ending = Termination(message="Container destroyed before launch")
-            self._end_unlaunched(container, ending)
+            self._end_unlaunched(key, container, ending)
         elif not container.termination.done():
             grace = next(
                 period
@@ -319,7 +427,11 @@ class MesosContainerizer:
         container = self._containers.get(str(container_id))
         if container is None or container.spec is None or container.termination.done():
             return None
-        spec = inside_task(container.spec, command)
+        if self._image_runtime is not None and container.in_image:
+            executable, argv = self._image_runtime.exec_argv(str(container_id), command)
+            spec = replace(container.spec, executable=executable, argv=argv)
+        else:
+            spec = inside_task(container.spec, command)
         return await self._supervisor().exec(spec, time_limit.total_seconds())
 
     @hookimpl
@@ -361,7 +473,18 @@ class MesosContainerizer:
             unlaunched = self._containers.pop(key)
             if unlaunched.cgroups is not None:  # prepared, never used
                 cgroups.remove(unlaunched.cgroups.paths())
+        if self._image_runtime is not None:
+            await self._remove_image_leftovers({str(cid) for cid in found})
         return found
+
+    async def _remove_image_leftovers(self, recovered: set[str]) -> None:
+        """Root file systems of containers that are gone (killed above, or never started)."""
+        assert self._image_runtime is not None
+        for key in sorted(self._image_runtime.keys() - recovered):
+            log.info("removing the root file system of gone container %s", key)
+            await self._image_runtime.remove(key)
+            if self.images is not None:
+                await self.images.release(key)
 
     def _recovered(self, key: str, recovered: RecoveredContainer) -> _Container:
         """A container as checkpointed; without a handle, as ``prepare`` made it."""
@@ -374,6 +497,7 @@ class MesosContainerizer:
             if saved_allocation is None
             else isolation.Allocation(**saved_allocation),
             grace_period=recovered.config.kill_grace_period,
+            in_image=self._image_runtime is not None and self._image_runtime.owns(key),
         )
         if saved_cgroups is not None:
             container.cgroups = cgroups.TaskCgroups.from_json(saved_cgroups)
@@ -396,6 +520,28 @@ class MesosContainerizer:
         if self._client is None:
             raise SupervisorError("the mesos containerizer is not started")
         return self._client
+
+
+async def _open_store(context: AgentContext) -> ImageStore:
+    try:
+        settings = images_settings.StoreSettings.from_flags(context.flags, context.work_dir)
+        store = ImageStore.from_settings(settings)
+        await store.start()
+    except (FlagError, ImageError) as error:
+        raise StartupError(
+            f"The mesos containerizer cannot open its image store: {error}"
+        ) from error
+    return store
+
+
+def _image_of(config: ContainerConfig) -> tuple[str, bool] | None:
+    """The Docker image a container runs in and whether a cached copy will do (``supports``
+    refused other kinds), or None."""
+    info = config.container_info
+    image = info.mesos.image if info is not None and info.mesos is not None else None
+    if image is None or image.docker is None:
+        return None
+    return image.docker.name, image.cached
 
 
 def _launch_of(record: ProcessRecord, handle: dict[str, Any]) -> bool:

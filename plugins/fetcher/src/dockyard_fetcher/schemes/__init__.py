@@ -16,13 +16,15 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from dockyard.fetch_routing import ANY_SCHEME as CORE_ANY_SCHEME
+
 from dockyard_fetcher.errors import FetchError
 from dockyard_fetcher.identity import Identity
-from dockyard_fetcher.uris import Location
+from dockyard_fetcher.uris import LOCAL, Location
 
 log = logging.getLogger(__name__)
 
-ANY_SCHEME = "*"
+ANY_SCHEME = CORE_ANY_SCHEME
 """A handler claiming this serves every scheme that no other handler claims (fsspec)."""
 
 
@@ -66,6 +68,15 @@ class SchemeHandler(Protocol):
         ...
 
 
+def unhandled(scheme: str, served: str = "") -> str:
+    """Why a URI of ``scheme`` cannot be fetched; ``served`` lists what can."""
+    takes = f"dockyard-fetcher takes {served}; " if served else ""
+    return (
+        f"no fetcher handles the URI scheme '{scheme}:' ({takes}install a package that adds "
+        "it, e.g. dockyard-fetcher[fsspec] with the scheme's fsspec backend)"
+    )
+
+
 class SchemeRegistry:
     """Chooses the handler of a scheme: an explicit claim first, then a catch-all."""
 
@@ -87,16 +98,35 @@ class SchemeRegistry:
                 else:
                     self._by_scheme[scheme] = handler
 
+    def claims(self) -> frozenset[str]:
+        """What the fetcher plugin tells the core it fetches (``fetch_schemes``)."""
+        claimed = set(self._by_scheme)
+        if LOCAL in claimed:
+            claimed.add("file")  # file: URIs are local paths
+        if self._fallbacks:
+            claimed.add(ANY_SCHEME)
+        return frozenset(claimed)
+
     def handler_for(self, scheme: str) -> SchemeHandler:
+        """The handler of ``scheme``; a catch-all with a ``knows(scheme)`` method is used
+        only for the schemes it knows, so an unknown one fails before any download."""
         handler = self._by_scheme.get(scheme)
         if handler is not None:
             return handler
+        for fallback in self._fallbacks:
+            knows = getattr(fallback, "knows", None)
+            if knows is None or knows(scheme):
+                return fallback
+        raise FetchError(unhandled(scheme, self.describe()))
+
+    def describe(self) -> str:
+        """What the handlers serve, for messages: ``plain paths, file:, http:, https:``."""
+        claims = self.claims()
+        served = ["plain paths"] if LOCAL in claims else []
+        served += [f"{scheme}:" for scheme in sorted(claims - {ANY_SCHEME, LOCAL})]
         if self._fallbacks:
-            return self._fallbacks[0]
-        raise FetchError(
-            f"no fetcher handles the scheme '{scheme}://' (install a package that adds it, "
-            "e.g. dockyard-fetcher[fsspec] with the scheme's fsspec backend)"
-        )
+            served.append("the protocols of fsspec's backends")
+        return ", ".join(served)
 
     async def close(self) -> None:
         for handler in self.handlers:

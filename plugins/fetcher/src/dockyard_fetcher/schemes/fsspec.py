@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import importlib.util
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from dockyard_fetcher.errors import FetchError
-from dockyard_fetcher.schemes import ANY_SCHEME, Download, SourceRequest
+from dockyard_fetcher.schemes import ANY_SCHEME, Download, SourceRequest, unhandled
 
 CHUNK = 1 << 20
 
@@ -21,7 +22,19 @@ CHUNK = 1 << 20
 class FsspecFiles:
     """Serves any scheme no other handler claims, if fsspec has a backend for it."""
 
-    schemes = (ANY_SCHEME,)
+    @property
+    def schemes(self) -> tuple[str, ...]:
+        """Every unclaimed scheme, when fsspec is installed (else none: a URI of an unknown
+        scheme then fails in the core, naming what the fetchers take)."""
+        return (ANY_SCHEME,) if importlib.util.find_spec("fsspec") is not None else ()
+
+    def knows(self, scheme: str) -> bool:
+        """Whether fsspec has (or could import) a backend for ``scheme``; no import here."""
+        try:
+            fsspec: Any = importlib.import_module("fsspec")
+        except ModuleNotFoundError:
+            return False
+        return scheme in fsspec.available_protocols()
 
     @asynccontextmanager
     async def open(self, request: SourceRequest) -> AsyncIterator[Download]:
@@ -30,10 +43,7 @@ class FsspecFiles:
         try:
             file, size = await asyncio.to_thread(_open, uri)
         except _Unsupported:
-            raise FetchError(
-                f"no fetcher handles the scheme '{scheme}://' (install a package that adds it, "
-                "e.g. dockyard-fetcher[fsspec] with the scheme's fsspec backend)"
-            ) from None
+            raise FetchError(unhandled(scheme)) from None
         except ImportError as error:  # fsspec names the missing backend: "Install s3fs to ..."
             raise FetchError(str(error)) from None
         except FileNotFoundError:
@@ -66,10 +76,12 @@ def _open(uri: str) -> tuple[Any, int | None]:
     if "file" in fs.protocol or "local" in fs.protocol:
         # Local paths go through the local handler, which honours the task user.
         raise _Unsupported
-    if fs.isdir(path):
+    # The whole URI where it is one URL: some backends need the protocol (data: does)
+    target = path if "::" in uri else uri
+    if fs.isdir(target):
         raise IsADirectoryError(f"not a file: {uri}")
-    size = fs.size(path)
-    return fs.open(path, "rb"), size
+    size = fs.size(target)
+    return fs.open(target, "rb"), size
 
 
 async def _read(file: Any) -> AsyncIterator[bytes]:
