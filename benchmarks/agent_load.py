@@ -94,7 +94,7 @@ def supervisor_rss(agent: AgentProcess) -> int:
             cmdline = status.read_bytes()
         except OSError:
             continue
-        if b"dockyard_mesos.supervisor" in cmdline and str(agent.work_dir).encode() in cmdline:
+        if b"dockyard.supervision.server" in cmdline and str(agent.work_dir).encode() in cmdline:
             for line in (status.parent / "status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1]) * 1024

@@ -15,10 +15,10 @@ from dockyard.containers import (
     Support,
     Termination,
 )
-from dockyard.discovery import CONTAINERIZERS, FETCHERS, LoadedPlugin, PluginInfo
 from dockyard.dispatcher import container_key
 from dockyard.host import PluginHost
 from dockyard.messages import URI, ContainerID
+from dockyard.testing import make_host
 
 
 class ScriptedContainerizer:
@@ -125,9 +125,7 @@ class ScriptedFetcher:
 
 
 def host_with(**plugins: object) -> PluginHost:
-    """A host with the given plugins registered under their keyword names."""
-    host = PluginHost()
-    for name, plugin in plugins.items():
-        group = FETCHERS if isinstance(plugin, ScriptedFetcher) else CONTAINERIZERS
-        host.register(LoadedPlugin(PluginInfo(name, group, "tests", "0"), plugin))
-    return host
+    """The kit's host with the given plugins registered under their keyword names."""
+    fetchers = {name: p for name, p in plugins.items() if isinstance(p, ScriptedFetcher)}
+    containerizers = {name: p for name, p in plugins.items() if name not in fetchers}
+    return make_host(containerizers, fetchers)

@@ -29,6 +29,7 @@ from dockyard.messages import (
     VariableType,
     load,
 )
+from dockyard.testing import AgentDriver
 
 from .scripted import ScriptedContainerizer, host_with
 
@@ -64,10 +65,10 @@ async def settle(agent: Agent, record: TaskRecord, state: TaskState) -> None:
 @pytest.fixture
 async def scripted(tmp_path: Path):
     plugin = ScriptedContainerizer()
-    agent = make_agent(tmp_path, host_with(a=plugin), "--containerizers=a")
-    await agent.start()
-    yield agent, plugin
-    await agent.stop()
+    driver = AgentDriver(tmp_path / "work", {"a": plugin})
+    await driver.start()
+    yield driver.agent, plugin
+    await driver.stop()
 
 
 async def test_statuses_of_a_finished_task(scripted, tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import asyncio
 import importlib
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 
@@ -25,7 +25,6 @@ from tests.testing.backends import (
     LegacyLocalFileFetcher,
     LocalFileFetcher,
     ReferenceContainerizer,
-    kill_survivors,
 )
 
 pytest_plugins = ["dockyard.testing"]
@@ -132,9 +131,8 @@ def dockyard_fetchers(
 
 
 @pytest.fixture
-def dockyard_containerizers() -> Iterator[Mapping[str, object]]:
-    yield {"reference": ReferenceContainerizer()}
-    kill_survivors()
+def dockyard_containerizers() -> Mapping[str, object]:
+    return {"reference": ReferenceContainerizer()}
 
 
 @pytest.fixture

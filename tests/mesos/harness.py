@@ -16,7 +16,7 @@ import psutil
 from dockyard.containers import AgentContext, ContainerConfig, Launched
 from dockyard.core_flags import core_flag_set
 from dockyard.messages import CommandInfo, ContainerID
-from dockyard_mesos import cgroups
+from dockyard.supervision import cgroups
 from dockyard_mesos.plugin import MesosContainerizer
 
 STATE = Path("meta/plugins/mesos")

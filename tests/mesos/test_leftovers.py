@@ -27,7 +27,7 @@ import psutil
 import pytest
 from dockyard.containers import StartupError
 from dockyard.messages import TaskState
-from dockyard_mesos import leftovers
+from dockyard.supervision import leftovers
 from dockyard_mesos.plugin import MesosContainerizer
 
 from tests.mesos.conftest import StartContainerizer

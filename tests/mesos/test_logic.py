@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 from dockyard.flags import FlagError
-from dockyard_mesos import cgroups, isolation
-from dockyard_mesos.cgroups import MIB, Limits, compute_limits, find_hierarchy
-from dockyard_mesos.protocol import ExitInfo, TaskRecord, decode, encode
+from dockyard.supervision import cgroups
+from dockyard.supervision.cgroups import MIB, Limits, compute_limits, find_hierarchy
+from dockyard.supervision.protocol import ExitInfo, ProcessRecord, decode, encode
+from dockyard_mesos import isolation
 from dockyard_mesos.termination import describe
 
 from tests.mesos.harness import make_context
@@ -175,10 +176,10 @@ def test_exit_messages(status, message):
 
 
 def test_records_round_trip_the_wire_format():
-    record = TaskRecord(
+    record = ProcessRecord(
         id="a.b", pid=42, start_time=1.5, cgroups=["/x"], exit=ExitInfo(status=256, oom=True)
     )
-    assert TaskRecord.from_json(decode(encode(record.to_json()))) == record
+    assert ProcessRecord.from_json(decode(encode(record.to_json()))) == record
     with pytest.raises(ValueError, match="JSON object"):
         decode(b"[1]\n")
 

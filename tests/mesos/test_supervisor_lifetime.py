@@ -24,7 +24,7 @@ def supervisors(work_dir: Path) -> list[int]:
         cmdline = process.info["cmdline"] or []
         if process.info["status"] == psutil.STATUS_ZOMBIE:
             continue
-        if "dockyard_mesos.supervisor" in cmdline and state in cmdline:
+        if "dockyard.supervision.server" in cmdline and state in cmdline:
             found.append(process.pid)
     return found
 

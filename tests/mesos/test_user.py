@@ -14,7 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from dockyard_mesos.client import SupervisorError
+from dockyard.supervision.client import SupervisorError
 
 from tests.mesos.harness import STATE, clean_up, make_config, shell, until
 

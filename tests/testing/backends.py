@@ -1,35 +1,29 @@
 """Process containerizers and a file fetcher for the conformance suites' own tests.
 
-``ReferenceContainerizer`` is the sample plugin made fully conformant (it sets
-``MESOS_SANDBOX`` and recovers); every other class breaks exactly one behaviour, and
-``test_conformance_broken.py`` proves the matching conformance test then fails.
-
-Recovery happens within one test process: a module-level table of the processes
-plays the part of the processes outliving the agent, so a fresh plugin instance can
-find them again from the pid in its handle.
+``ReferenceContainerizer`` is dockyard's reference ``SubprocessContainerizer``, which
+passes the whole suite (recovery included: its processes belong to a supervisor daemon
+that outlives the agent); every other class breaks exactly one behaviour, and
+``test_conformance_broken.py`` proves the matching conformance test then fails. What a
+broken one leaves running is killed by the kit at the end of each test.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import importlib.util
-import os
 import shlex
 import shutil
 import signal
-import sys
 import urllib.parse
 from collections.abc import Awaitable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from types import ModuleType
 
 from dockyard import hookimpl
 from dockyard.containers import (
     AgentContext,
     ContainerConfig,
+    ContainerOutput,
     Launched,
     LaunchError,
     RecoveredContainer,
@@ -37,62 +31,11 @@ from dockyard.containers import (
     Termination,
 )
 from dockyard.messages import URI, ContainerID, TaskState
-
-from tests.conftest import SAMPLE_PLUGINS
-
-
-def import_sample() -> ModuleType:
-    """The sample plugin's module, imported without making its entry point visible."""
-    if "dockyard_sample" in sys.modules:
-        return sys.modules["dockyard_sample"]
-    spec = importlib.util.spec_from_file_location(
-        "dockyard_sample", SAMPLE_PLUGINS / "dockyard_sample" / "__init__.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["dockyard_sample"] = module
-    spec.loader.exec_module(module)
-    return module
+from dockyard.supervision import SubprocessContainerizer, SupervisedProcess
 
 
-SampleContainerizer = import_sample().SampleContainerizer
-
-SURVIVORS: dict[int, asyncio.subprocess.Process] = {}
-"""Every process launched here, by pid: what a restarted plugin reattaches to."""
-
-
-def kill_survivors() -> None:
-    """SIGKILL whatever a (deliberately broken) backend left running."""
-    for pid, process in list(SURVIVORS.items()):
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
-        del SURVIVORS[pid]
-
-
-class ReferenceContainerizer(SampleContainerizer):  # type: ignore[misc, valid-type]
-    """The sample plugin plus ``MESOS_SANDBOX`` and recovery: passes the whole suite."""
-
-    @hookimpl
-    async def launch(self, config: ContainerConfig) -> Launched:
-        environment = {**config.environment, "MESOS_SANDBOX": str(config.sandbox)}
-        launched: Launched = await super().launch(
-            dataclasses.replace(config, environment=environment)
-        )
-        process = self.processes[config.container_id.value]
-        SURVIVORS[process.pid] = process
-        return launched
-
-    @hookimpl
-    async def recover(self, containers: Sequence[RecoveredContainer]) -> Sequence[ContainerID]:
-        claimed = []
-        for container in containers:
-            process = SURVIVORS.get(container.handle.get("pid", -1))
-            if process is not None:
-                self.processes[container.config.container_id.value] = process
-                claimed.append(container.config.container_id)
-        return claimed
+class ReferenceContainerizer(SubprocessContainerizer):
+    """The reference containerizer as it is: passes the whole suite."""
 
 
 # -- one broken behaviour each ----------------------------------------------------------
@@ -113,7 +56,7 @@ class AcceptsEverything(ReferenceContainerizer):
 class NoDestroy(ReferenceContainerizer):
     """Lacks a required hook."""
 
-    destroy = None
+    destroy = None  # type: ignore[assignment]
 
 
 class OutputElsewhere(ReferenceContainerizer):
@@ -123,11 +66,9 @@ class OutputElsewhere(ReferenceContainerizer):
     async def launch(self, config: ContainerConfig) -> Launched:
         elsewhere = config.sandbox / "elsewhere"
         elsewhere.mkdir()
-        environment = {**config.environment, "MESOS_SANDBOX": str(config.sandbox)}
-        launched: Launched = await SampleContainerizer.launch(
-            self, dataclasses.replace(config, sandbox=elsewhere, environment=environment)
+        return await super().launch(
+            dataclasses.replace(config, output=ContainerOutput.sandbox(elsewhere))
         )
-        return launched
 
 
 class AlwaysFailed(ReferenceContainerizer):
@@ -135,7 +76,7 @@ class AlwaysFailed(ReferenceContainerizer):
 
     @hookimpl
     async def wait(self, container_id: ContainerID) -> Termination | None:
-        termination: Termination | None = await super().wait(container_id)
+        termination = await super().wait(container_id)
         if termination is not None:
             termination.state = TaskState.TASK_FAILED
         return termination
@@ -146,10 +87,11 @@ class RawExitCode(ReferenceContainerizer):
 
     @hookimpl
     async def wait(self, container_id: ContainerID) -> Termination | None:
-        process = self.processes.get(container_id.value)
+        process = self.process_of(container_id)
         if process is None:
             return None
-        return Termination(status=abs(await process.wait()))
+        ending = await process.wait()
+        return Termination(status=ending.exit_code or ending.signal)
 
 
 class SignalAsSuccess(ReferenceContainerizer):
@@ -157,38 +99,31 @@ class SignalAsSuccess(ReferenceContainerizer):
 
     @hookimpl
     async def wait(self, container_id: ContainerID) -> Termination | None:
-        process = self.processes.get(container_id.value)
+        process = self.process_of(container_id)
         if process is None:
             return None
-        code = await process.wait()
-        return Termination(status=max(code, 0) << 8)
+        return Termination(status=((await process.wait()).exit_code or 0) << 8)
 
 
-class NoSandboxVariable(SampleContainerizer):  # type: ignore[misc, valid-type]
+class NoSandboxVariable(ReferenceContainerizer):
     """``MESOS_SANDBOX`` points somewhere else than the sandbox."""
 
     @hookimpl
     async def launch(self, config: ContainerConfig) -> Launched:
         environment = {**config.environment, "MESOS_SANDBOX": "/nonexistent-sandbox"}
-        launched: Launched = await super().launch(
-            dataclasses.replace(config, environment=environment)
-        )
-        return launched
+        return await super().launch(dataclasses.replace(config, environment=environment))
 
 
 class DropsCommandEnvironment(ReferenceContainerizer):
     @hookimpl
     async def launch(self, config: ContainerConfig) -> Launched:
         command = dataclasses.replace(config.command, environment=None)
-        launched: Launched = await super().launch(dataclasses.replace(config, command=command))
-        return launched
+        return await super().launch(dataclasses.replace(config, command=command))
 
 
 class DropsAgentEnvironment(ReferenceContainerizer):
-    @hookimpl
-    async def launch(self, config: ContainerConfig) -> Launched:
-        launched: Launched = await super().launch(dataclasses.replace(config, environment={}))
-        return launched
+    def environment(self, config: ContainerConfig) -> dict[str, str]:
+        return super().environment(dataclasses.replace(config, environment={}, task_info=None))
 
 
 class NoShell(ReferenceContainerizer):
@@ -200,8 +135,7 @@ class NoShell(ReferenceContainerizer):
         if command.shell:
             argv = shlex.split(command.value or "")
             command = dataclasses.replace(command, shell=False, value=argv[0], arguments=argv)
-        launched: Launched = await super().launch(dataclasses.replace(config, command=command))
-        return launched
+        return await super().launch(dataclasses.replace(config, command=command))
 
 
 class ShellForArgv(ReferenceContainerizer):
@@ -214,8 +148,7 @@ class ShellForArgv(ReferenceContainerizer):
             command = dataclasses.replace(
                 command, shell=True, value=" ".join(command.arguments), arguments=[]
             )
-        launched: Launched = await super().launch(dataclasses.replace(config, command=command))
-        return launched
+        return await super().launch(dataclasses.replace(config, command=command))
 
 
 class IgnoresGracePeriod(ReferenceContainerizer):
@@ -223,11 +156,10 @@ class IgnoresGracePeriod(ReferenceContainerizer):
     async def destroy(
         self, container_id: ContainerID, grace_period: timedelta | None
     ) -> Termination | None:
-        process = self.processes.get(container_id.value)
-        if process is not None and process.returncode is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        result: Termination | None = await super().destroy(container_id, timedelta(0))
-        return result
+        process = self.process_of(container_id)
+        if process is not None:
+            await process.signal(signal.SIGKILL)
+        return await super().destroy(container_id, timedelta(0))
 
 
 class NeverEscalates(ReferenceContainerizer):
@@ -237,20 +169,19 @@ class NeverEscalates(ReferenceContainerizer):
     async def destroy(
         self, container_id: ContainerID, grace_period: timedelta | None
     ) -> Termination | None:
-        process = self.processes.get(container_id.value)
+        process = self.process_of(container_id)
         if process is None:
             return None
-        if process.returncode is None:
-            os.killpg(process.pid, signal.SIGTERM)
-        return await self.wait(container_id)  # type: ignore[no-any-return]
+        await process.signal(signal.SIGTERM)
+        return await self.wait(container_id)
 
 
 class RaisesOnUnknown(ReferenceContainerizer):
     @hookimpl
     async def wait(self, container_id: ContainerID) -> Termination | None:
-        if container_id.value not in self.processes:
+        if self.process_of(container_id) is None:
             raise KeyError(container_id.value)
-        return await super().wait(container_id)  # type: ignore[no-any-return]
+        return await super().wait(container_id)
 
 
 class WaitsOnce(ReferenceContainerizer):
@@ -258,9 +189,17 @@ class WaitsOnce(ReferenceContainerizer):
 
     @hookimpl
     async def wait(self, container_id: ContainerID) -> Termination | None:
-        termination: Termination | None = await super().wait(container_id)
-        self.processes.pop(container_id.value, None)
+        termination = await super().wait(container_id)
+        if termination is not None:
+            await self.supervisor.forget(str(container_id))
         return termination
+
+
+class ForgetsItsTasks(ReferenceContainerizer):
+    """Loses track of every container once launched: unknown to every later hook."""
+
+    def process_of(self, container_id: ContainerID) -> SupervisedProcess | None:
+        return None
 
 
 class NeverRecovers(ReferenceContainerizer):
@@ -282,8 +221,7 @@ class RacyLaunch(ReferenceContainerizer):
         self.launching = config
         await asyncio.sleep(0)
         assert self.launching is not None
-        launched: Launched = await super().launch(self.launching)
-        return launched
+        return await super().launch(self.launching)
 
 
 # -- fetchers -------------------------------------------------------------------------------
@@ -374,4 +312,4 @@ class SignalsNothing(ReferenceContainerizer):
 
     @hookimpl
     async def kill(self, container_id: ContainerID, signal: int) -> bool:
-        return container_id.value in self.processes
+        return self.process_of(container_id) is not None

@@ -5,11 +5,8 @@ The backend they all derive from passes the whole suite: see ``test_conformance_
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from tests.testing import backends
 from tests.testing.inner import QUIET
 
 pytest_plugins = ["pytester"]
@@ -58,12 +55,6 @@ BROKEN = [
     ("NeverRecovers", "test_recover_after_an_agent_restart", "REASON_EXECUTOR_TERMINATED"),
     ("RacyLaunch", "test_concurrent_launches_do_not_interfere", "expected TASK_FINISHED"),
 ]
-
-
-@pytest.fixture(autouse=True)
-def no_survivors() -> Iterator[None]:
-    yield
-    backends.kill_survivors()
 
 
 SLOW = {"NeverEscalates", "SignalsNothing"}  # they wait out the timeout

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from dockyard.testing.conformance import ContainerizerConformance
 
 from tests.conftest import SAMPLE_PLUGINS
-from tests.testing.backends import ReferenceContainerizer, kill_survivors
+from tests.testing.backends import ReferenceContainerizer
 
 
 class TestSamplePlugin(ContainerizerConformance):
     """The sample plugin as installed through its entry point."""
 
-    unsupported = {"recover": "the sample plugin forgets its processes when the agent stops"}
     timeout = 20.0
 
     @pytest.fixture(autouse=True)
@@ -30,15 +29,10 @@ class TestSamplePlugin(ContainerizerConformance):
 
 
 class TestReferenceContainerizer(ContainerizerConformance):
-    """The sample plus MESOS_SANDBOX and recovery: what the broken backends start from."""
+    """dockyard's reference SubprocessContainerizer: what the broken backends start from."""
 
     unsupported = {"entry_point": "a test double, installed under no entry point"}
     timeout = 20.0
-
-    @pytest.fixture(autouse=True)
-    def no_survivors(self) -> Iterator[None]:
-        yield
-        kill_survivors()
 
     @pytest.fixture
     def entry_point_name(self) -> str:

@@ -34,6 +34,7 @@ def test_the_tutorial_shows_the_whole_example() -> None:
         "src/dockyard_hello/plugin.py",
         "tests/test_hello.py",
         "tests/test_conformance.py",
+        "tests/test_recovery.py",
     }
 
 

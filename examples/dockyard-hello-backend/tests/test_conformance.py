@@ -7,8 +7,6 @@ from dockyard.testing.conformance import ContainerizerConformance
 
 
 class TestHelloConformance(ContainerizerConformance):
-    unsupported = {"recover": "the hello backend does not reattach after a restart"}
-
     @pytest.fixture
     def entry_point_name(self) -> str:
         return "hello"

@@ -19,6 +19,7 @@ are in :mod:`dockyard.testing.conformance`. Everything here needs ``pytest`` and
 ``pytest-asyncio``.
 """
 
+from dockyard.testing.agent_process import AgentProcess
 from dockyard.testing.driver import AgentDriver
 from dockyard.testing.factories import (
     as_json,
@@ -34,14 +35,17 @@ from dockyard.testing.factories import (
 from dockyard.testing.plugins import PluginRegistrationError, agent_context, make_host
 from dockyard.testing.recorder import HookCall, HookRecorder
 from dockyard.testing.results import TaskResult
+from dockyard.testing.sweeper import ProcessSweeper
 
 pytest_plugins = ["dockyard.testing.fixtures"]
 
 __all__ = [
     "AgentDriver",
+    "AgentProcess",
     "HookCall",
     "HookRecorder",
     "PluginRegistrationError",
+    "ProcessSweeper",
     "TaskResult",
     "agent_context",
     "as_json",

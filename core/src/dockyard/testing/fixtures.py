@@ -20,6 +20,7 @@ from dockyard.testing.driver import DEFAULT_TIMEOUT, AgentDriver
 from dockyard.testing.factories import container_config, task_info
 from dockyard.testing.plugins import make_host
 from dockyard.testing.recorder import HookRecorder
+from dockyard.testing.sweeper import ProcessSweeper
 
 
 @pytest.fixture
@@ -82,19 +83,21 @@ async def dockyard_agent(
     dockyard_flags: Sequence[str],
     dockyard_timeout: float,
 ) -> AsyncIterator[AgentDriver]:
-    """A started in-process agent; its tasks are killed and it is stopped afterwards."""
-    driver = AgentDriver(
-        dockyard_work_dir,
-        dockyard_containerizers,
-        dockyard_fetchers,
-        flags=dockyard_flags,
-        timeout=dockyard_timeout,
-    )
-    await driver.start()
-    try:
-        yield driver
-    finally:
-        await driver.close()
+    """A started in-process agent; its tasks are killed and it is stopped afterwards, then
+    every process the test started and its plugin lost is killed (:class:`ProcessSweeper`)."""
+    async with ProcessSweeper():
+        driver = AgentDriver(
+            dockyard_work_dir,
+            dockyard_containerizers,
+            dockyard_fetchers,
+            flags=dockyard_flags,
+            timeout=dockyard_timeout,
+        )
+        await driver.start()
+        try:
+            yield driver
+        finally:
+            await driver.close()
 
 
 @pytest.fixture

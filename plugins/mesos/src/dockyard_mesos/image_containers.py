@@ -26,8 +26,9 @@ from typing import Protocol
 
 from dockyard.containers import ContainerConfig, LaunchError, StartupError
 from dockyard.messages import CommandInfo, Volume, VolumeMode, VolumeSourceType
+from dockyard.supervision import cgroups, command
 
-from dockyard_mesos import cgroups, command, image_user, oci_bundle, provisioner
+from dockyard_mesos import image_user, oci_bundle, provisioner
 from dockyard_mesos.image_command import RuntimeConfig, image_environment, launch_argv
 
 log = logging.getLogger(__name__)

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from dockyard.containers import ContainerConfig
 from dockyard.flags import FlagKind, choice
 from dockyard.stated_limits import StatedLimits, stated_limits
-
-from dockyard_mesos import cgroups
+from dockyard.supervision import cgroups
 
 DEFAULT = "posix/cpu,posix/mem"
 ISOLATORS = (

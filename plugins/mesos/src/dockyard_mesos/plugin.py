@@ -1,7 +1,7 @@
 """The ``mesos`` containerizer's hooks: tasks as plain processes in their sandbox.
 
 The hooks keep a small table of containers; the processes themselves belong to the
-supervisor (see :mod:`dockyard_mesos.supervisor`), which pushes each exit to
+supervisor (see :mod:`dockyard.supervision.server`), which pushes each exit to
 :meth:`MesosContainerizer._on_exit`. ``wait`` and ``destroy`` just await that event, and
 ``exec_in_container`` asks the supervisor to run the command as the task runs.
 """
@@ -41,10 +41,12 @@ from dockyard.messages import (
     ResourceStatistics,
     TaskState,
 )
+from dockyard.supervision import cgroups, command
+from dockyard.supervision.client import SupervisorClient, SupervisorError
+from dockyard.supervision.command import inside_task
+from dockyard.supervision.protocol import ProcessRecord, SpawnSpec
 
-from dockyard_mesos import cgroups, command, image_flags, isolation, settings, usage
-from dockyard_mesos.client import SupervisorClient, SupervisorError
-from dockyard_mesos.command import inside_task
+from dockyard_mesos import image_flags, isolation, settings, usage
 from dockyard_mesos.image_containers import (
     DEFAULT_SANDBOX_DIRECTORY,
     ImageRuntime,
@@ -53,7 +55,6 @@ from dockyard_mesos.image_containers import (
 )
 from dockyard_mesos.images import ImageError, ImageStore
 from dockyard_mesos.images import settings as images_settings
-from dockyard_mesos.protocol import SpawnSpec, TaskRecord
 from dockyard_mesos.termination import termination
 
 log = logging.getLogger(__name__)
@@ -73,8 +74,8 @@ class _Container:
     allocation: isolation.Allocation
     grace_period: timedelta | None = None
     cgroups: cgroups.TaskCgroups | None = None
-    spawning: asyncio.Task[TaskRecord] | None = None
-    record: TaskRecord | None = field(default=None, repr=False)
+    spawning: asyncio.Task[ProcessRecord] | None = None
+    record: ProcessRecord | None = field(default=None, repr=False)
     spec: SpawnSpec | None = field(default=None, repr=False)
     """How the task was started (environment included): commands run inside it alike."""
     in_image: bool = False
@@ -293,7 +294,7 @@ class MesosContainerizer:
         status = ContainerStatus(container_id=config.container_id, executor_pid=record.pid)
         return Launched(handle=handle, container_status=status)
 
-    async def _spawn(self, container: _Container, spec: SpawnSpec) -> TaskRecord:
+    async def _spawn(self, container: _Container, spec: SpawnSpec) -> ProcessRecord:
         record = await self._supervisor().spawn(spec)
         if container.record is None:  # else its exit event came first, with the exit
             container.record = record
@@ -388,7 +389,7 @@ class MesosContainerizer:
 
         container.termination.add_done_callback(ended)
 
-    def _on_exit(self, record: TaskRecord) -> None:
+    def _on_exit(self, record: ProcessRecord) -> None:
         container = self._containers.get(record.id)
         if container is None or container.termination.done():
             return
@@ -533,7 +534,7 @@ class MesosContainerizer:
             log.warning("container %s: %s", key, error)
         return container
 
-    def _reattach(self, container: _Container, record: TaskRecord) -> None:
+    def _reattach(self, container: _Container, record: ProcessRecord) -> None:
         container.record = record
         if container.cgroups is not None and container.cgroups.paths() != sorted(record.cgroups):
             container.cgroups = None  # it was launched without them
@@ -568,7 +569,7 @@ def _image_of(config: ContainerConfig) -> tuple[str, bool] | None:
     return image.docker.name, image.cached
 
 
-def _launch_of(record: TaskRecord, handle: dict[str, Any]) -> bool:
+def _launch_of(record: ProcessRecord, handle: dict[str, Any]) -> bool:
     """Whether a record is the launch a checkpoint names (not an earlier one), or the
     checkpoint names none: then the supervisor's record is all there is."""
     if not handle:

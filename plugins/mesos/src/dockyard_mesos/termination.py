@@ -7,9 +7,8 @@ import signal
 
 from dockyard.containers import Termination
 from dockyard.messages import Reason, TaskState
-
-from dockyard_mesos.cgroups import MIB
-from dockyard_mesos.protocol import TaskRecord
+from dockyard.supervision.cgroups import MIB
+from dockyard.supervision.protocol import ProcessRecord
 
 
 def describe(status: int) -> str:
@@ -20,7 +19,7 @@ def describe(status: int) -> str:
     return f"Command exited with status {os.WEXITSTATUS(status)}"
 
 
-def termination(record: TaskRecord, memory_limit: int | None) -> Termination:
+def termination(record: ProcessRecord, memory_limit: int | None) -> Termination:
     """The Termination of an ended task; an OOM kill outranks a requested kill."""
     assert record.exit is not None
     status = record.exit.status

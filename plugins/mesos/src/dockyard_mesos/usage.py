@@ -10,14 +10,14 @@ import time
 
 import psutil
 from dockyard.messages import ResourceStatistics
+from dockyard.supervision.cgroups import TaskCgroups, Usage
+from dockyard.supervision.protocol import ProcessRecord
 
-from dockyard_mesos.cgroups import TaskCgroups, Usage
 from dockyard_mesos.isolation import Allocation
-from dockyard_mesos.protocol import TaskRecord
 
 
 def statistics(
-    record: TaskRecord, cgroups: TaskCgroups | None, allocation: Allocation
+    record: ProcessRecord, cgroups: TaskCgroups | None, allocation: Allocation
 ) -> ResourceStatistics | None:
     """Usage now, or None if the task's process is gone (or its pid now names another)."""
     tree = _process_tree(record)
@@ -42,7 +42,7 @@ def statistics(
     return allocation.stated().applied_to(measured_now)
 
 
-def _process_tree(record: TaskRecord) -> Usage | None:
+def _process_tree(record: ProcessRecord) -> Usage | None:
     try:
         leader = psutil.Process(record.pid)
         if leader.create_time() != record.start_time:

@@ -41,6 +41,7 @@ from dockyard.testing.factories import (
     task_info,
 )
 from dockyard.testing.plugins import make_host
+from dockyard.testing.sweeper import ProcessSweeper
 
 BEHAVIOURS = {
     "entry_point": "the plugin is installed under its entry point",
@@ -161,17 +162,18 @@ class ContainerizerConformance:
         entry_point_name: str,
         agent_flags: Sequence[str],
     ) -> AsyncIterator[AgentDriver]:
-        driver = AgentDriver(
-            tmp_path / "work",
-            {entry_point_name: plugin_factory()},
-            flags=agent_flags,
-            timeout=self.timeout,
-        )
-        await driver.start()
-        try:
-            yield driver
-        finally:
-            await driver.close()
+        async with ProcessSweeper():  # what a failing test or a lost task left is killed
+            driver = AgentDriver(
+                tmp_path / "work",
+                {entry_point_name: plugin_factory()},
+                flags=agent_flags,
+                timeout=self.timeout,
+            )
+            await driver.start()
+            try:
+                yield driver
+            finally:
+                await driver.close()
 
     @pytest.fixture
     def make_task(

@@ -1,4 +1,4 @@
-"""The per-agent supervisor: ``python -m dockyard_mesos.supervisor --state-dir DIR``.
+"""The per-agent supervisor: ``python -m dockyard.supervision.server --state-dir DIR``.
 
 One small process per agent work dir spawns every task, reaps it and records its exit, so
 tasks outlive the agent and no task costs an interpreter of its own (Mesos runs one
@@ -7,12 +7,12 @@ reaped here too. Clients (the plugin) talk JSON lines over ``DIR/supervisor.sock
 connected client gets each exit as it happens, then the exit is written durably
 (``tasks/<id>.json``: write, fsync, rename). A new supervisor adopts the tasks an old one
 left running (checked by start time) but cannot learn their exit status. It also runs
-commands inside a running task for its client (:mod:`dockyard_mesos.execs`).
+commands inside a running task for its client (:mod:`dockyard.supervision.execs`).
 
 Nothing a task started outlives it: when its process ends, whatever is left in its cgroups
 or, for a task without cgroups, among the supervisor's children (see :meth:`_strays`) is
 SIGKILLed, and the exit is pushed only once all of it has exited
-(:mod:`dockyard_mesos.leftovers`).
+(:mod:`dockyard.supervision.leftovers`).
 
 It exits when it has nothing left to do, leaving the records on disk: at once when the last
 client *detaches* while no task runs (so a one-shot ``dockyard launch`` leaves no process
@@ -39,21 +39,21 @@ from pathlib import Path
 
 import psutil
 
-from dockyard_mesos import cgroups, leftovers
-from dockyard_mesos.execs import Commands
-from dockyard_mesos.protocol import (
+from dockyard.supervision import cgroups, leftovers
+from dockyard.supervision.execs import Commands
+from dockyard.supervision.output import TaskOutput
+from dockyard.supervision.protocol import (
     LINE_LIMIT,
     SOCKET_NAME,
     ExitInfo,
     Message,
+    ProcessRecord,
     SpawnSpec,
-    TaskRecord,
     decode,
     encode,
 )
-from dockyard_mesos.records import RecordStore
-from dockyard_mesos.spawn import SpawnError, become_child_subreaper, raise_file_limit, spawn
-from dockyard_mesos.task_output import TaskOutput
+from dockyard.supervision.records import RecordStore, id_problem
+from dockyard.supervision.spawn import SpawnError, become_child_subreaper, raise_file_limit, spawn
 
 LOCK_NAME = "supervisor.lock"
 PID_NAME = "supervisor.pid"
@@ -64,12 +64,12 @@ CGROUP_REMOVAL_DELAYS = (0.01, 0.05, 0.25, 1.0, 5.0)
 PEER_CREDENTIALS = struct.calcsize("3i")
 """``struct ucred``: pid, uid, gid of the process at the other end of a unix socket."""
 
-log = logging.getLogger("dockyard_mesos.supervisor")
+log = logging.getLogger("dockyard.supervision.server")
 
 
 @dataclass(eq=False)
 class _Task:
-    record: TaskRecord
+    record: ProcessRecord
     pidfd: int | None = None
     """Only for a task adopted from an earlier supervisor: it is not our child."""
     oom_notifier: int | None = None
@@ -131,7 +131,10 @@ class Supervisor:
 
     # -- tasks ------------------------------------------------------------------------
 
-    def _spawn(self, spec: SpawnSpec) -> TaskRecord:
+    def _spawn(self, spec: SpawnSpec) -> ProcessRecord:
+        problem = id_problem(spec.id)
+        if problem is not None:
+            raise SpawnError(f"Invalid process id: {problem}")
         if spec.id in self._tasks:
             raise SpawnError(f"Task '{spec.id}' already exists")
         output = TaskOutput.open(spec)
@@ -141,7 +144,7 @@ class Supervisor:
         except BaseException:
             output.close()
             raise
-        record = TaskRecord(
+        record = ProcessRecord(
             id=spec.id, pid=pid, start_time=psutil.Process(pid).create_time(), cgroups=spec.cgroups
         )
         try:
@@ -178,7 +181,7 @@ class Supervisor:
         task.out_of_memory = True  # our SIGKILL may beat the OOM killer (and its counter)
         self._kill(task, signal.SIGKILL)
 
-    def _adopt(self, record: TaskRecord) -> None:
+    def _adopt(self, record: ProcessRecord) -> None:
         """Take over a record of an earlier supervisor: ended, still running, or vanished."""
         task = _Task(record)
         self._track(task)
@@ -269,7 +272,7 @@ class Supervisor:
         if not candidates:
             return candidates
         tracked = {d for t in self._tasks.values() if t.running for d in t.record.cgroups}
-        return {pid for pid in candidates if not tracked & _cgroups_of(pid)}
+        return {pid for pid in candidates if not tracked & cgroups.of_process(pid)}
 
     def _remove_cgroups(self, directories: list[str], attempt: int) -> None:
         """Killed processes leave their cgroup a moment after SIGKILL: retry a few times."""
@@ -453,14 +456,6 @@ class Supervisor:
                 writer.write(line)
 
 
-def _cgroups_of(pid: int) -> set[str]:
-    """The cgroup directories of a process (none if it is gone)."""
-    try:
-        return set(cgroups.own_cgroups(membership=Path(f"/proc/{pid}/cgroup")).values())
-    except (FileNotFoundError, ProcessLookupError):
-        return set()
-
-
 def _peer_uid(writer: asyncio.StreamWriter) -> int:
     connection: socket.socket = writer.get_extra_info("socket")
     credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, PEER_CREDENTIALS)
@@ -484,7 +479,7 @@ def _lock(path: Path) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m dockyard_mesos.supervisor",
+        prog="python -m dockyard.supervision.server",
         description="Supervise the tasks of one dockyard agent (started by the mesos plugin).",
     )
     parser.add_argument("--state-dir", type=Path, required=True)

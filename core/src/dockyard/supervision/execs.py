@@ -17,8 +17,8 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dockyard_mesos.protocol import SpawnSpec
-from dockyard_mesos.spawn import spawn
+from dockyard.supervision.protocol import SpawnSpec
+from dockyard.supervision.spawn import spawn
 
 Reply = Callable[[int], None]
 """Receives the command's raw ``wait(2)`` status once it is reaped."""

@@ -25,8 +25,8 @@ import signal
 from collections.abc import Iterator
 from typing import NoReturn
 
-from dockyard_mesos import cgroups
-from dockyard_mesos.protocol import SpawnSpec
+from dockyard.supervision import cgroups
+from dockyard.supervision.protocol import SpawnSpec
 
 IGNORED_BY_PYTHON = (signal.SIGPIPE, signal.SIGXFSZ)
 """Python ignores these; a spawned task must get the default actions back."""
@@ -135,7 +135,15 @@ def _exec_in_child(
 def become_child_subreaper() -> None:
     """Orphans below the calling process are handed to it (not to init) when their parent
     dies; kept across exec, not given to children."""
-    if _LIBC.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+    _set_child_subreaper(1)
+
+
+def stop_being_child_subreaper() -> None:
+    _set_child_subreaper(0)
+
+
+def _set_child_subreaper(value: int) -> None:
+    if _LIBC.prctl(PR_SET_CHILD_SUBREAPER, value, 0, 0, 0) != 0:
         number = ctypes.get_errno()
         raise OSError(number, os.strerror(number))
 

@@ -30,9 +30,8 @@ from typing import Protocol
 
 from dockyard.beneath import Owner
 from dockyard.logfiles import RotatingFile, Rotation, open_log_file
-
-from dockyard_mesos.protocol import OutputSpec, SpawnSpec
-from dockyard_mesos.spawn import SpawnError
+from dockyard.supervision.protocol import OutputSpec, SpawnSpec
+from dockyard.supervision.spawn import SpawnError
 
 PIPE_SIZE = 1 << 20
 """Room for a burst while the supervisor is busy elsewhere (the kernel may give less)."""

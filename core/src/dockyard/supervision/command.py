@@ -14,8 +14,7 @@ from dataclasses import dataclass, replace
 
 from dockyard.containers import ContainerConfig, FileOutput, LaunchError, StreamOutput
 from dockyard.messages import CommandInfo, EnvironmentVariable, VariableType
-
-from dockyard_mesos.protocol import OutputSpec, SpawnSpec
+from dockyard.supervision.protocol import OutputSpec, SpawnSpec
 
 SHELL = "/bin/sh"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

@@ -190,6 +190,14 @@ def own_cgroups(
     return owned
 
 
+def of_process(pid: int) -> set[str]:
+    """The cgroup directories of process ``pid`` (none if it is gone)."""
+    try:
+        return set(own_cgroups(membership=Path(f"/proc/{pid}/cgroup")).values())
+    except (FileNotFoundError, ProcessLookupError):
+        return set()
+
+
 def home_of(directory: str, owned: dict[str, str]) -> str:
     """The cgroup, from :func:`own_cgroups`, of the hierarchy that holds ``directory``."""
     mount = max((m for m in owned if directory.startswith(m + "/")), key=len)
@@ -358,6 +366,27 @@ def remove(directories: Iterable[str]) -> bool:
         except OSError:
             removed = False
     return removed
+
+
+def remove_with_parents(directories: Iterable[str], keep: Collection[str]) -> None:
+    """Remove empty cgroups and then their parents while empty, stopping at ``keep``'s
+    members, their ancestors and each hierarchy's top level (``dockyard``, shared by agents
+    that may be creating their cgroups below it right now)."""
+    mounts = [str(mount.point) for mount in mounts_of()]
+    for directory in directories:
+        path = Path(directory)
+        mount = max((m for m in mounts if directory.startswith(m + "/")), key=len, default=None)
+        while mount is not None and len(path.relative_to(mount).parts) > 1:
+            if any(str(path) == k or k.startswith(f"{path}/") for k in keep):
+                break
+            if not remove([str(path)]):
+                break
+            path = path.parent
+
+
+def mounts_of(mountinfo: Path = Path("/proc/self/mountinfo")) -> list[_Mount]:
+    """The cgroup file systems mounted (v1 and v2)."""
+    return _mounts(mountinfo)
 
 
 def oom_notifier(directories: Iterable[str]) -> int | None:

@@ -76,7 +76,7 @@ class ExitInfo:
 
 
 @dataclass(kw_only=True)
-class TaskRecord:
+class ProcessRecord:
     """A task the supervisor started: what identifies it, and its end once known."""
 
     id: str
@@ -89,7 +89,7 @@ class TaskRecord:
     exit: ExitInfo | None = None
 
     @classmethod
-    def from_json(cls, data: Message) -> TaskRecord:
+    def from_json(cls, data: Message) -> ProcessRecord:
         exit_info = data.get("exit")
         return cls(
             id=data["id"],

@@ -19,13 +19,13 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from dockyard_mesos.protocol import (
+from dockyard.supervision.protocol import (
     LINE_LIMIT,
     LOG_NAME,
     SOCKET_NAME,
     Message,
+    ProcessRecord,
     SpawnSpec,
-    TaskRecord,
     decode,
     encode,
 )
@@ -37,7 +37,7 @@ EXIT_WAIT_SECONDS = 10.0
 
 log = logging.getLogger(__name__)
 
-ExitCallback = Callable[[TaskRecord], None]
+ExitCallback = Callable[[ProcessRecord], None]
 
 
 class SupervisorError(Exception):
@@ -97,9 +97,9 @@ class SupervisorClient:
             self._writer.close()
             self._writer = None
 
-    async def spawn(self, spec: SpawnSpec) -> TaskRecord:
+    async def spawn(self, spec: SpawnSpec) -> ProcessRecord:
         reply = await self._request({"op": "spawn", "spec": asdict(spec)})
-        return TaskRecord.from_json(reply["task"])
+        return ProcessRecord.from_json(reply["task"])
 
     async def exec(self, spec: SpawnSpec, time_limit: float) -> int | None:
         """Run a command in the running task ``spec.id``; its wait status, None if no such task.
@@ -125,9 +125,9 @@ class SupervisorClient:
         reply = await self._request({**message, "escalate_after": escalate_after})
         return bool(reply["ok"])
 
-    async def list(self) -> list[TaskRecord]:
+    async def list(self) -> list[ProcessRecord]:
         reply = await self._request({"op": "list"})
-        return [TaskRecord.from_json(task) for task in reply["tasks"]]
+        return [ProcessRecord.from_json(task) for task in reply["tasks"]]
 
     async def forget(self, task_id: str) -> bool:
         """Drop a task's record; a running one is killed first."""
@@ -193,7 +193,7 @@ class SupervisorClient:
 
     def _dispatch(self, message: Message) -> None:
         if message.get("event") == "exit":
-            self._on_exit(TaskRecord.from_json(message["task"]))
+            self._on_exit(ProcessRecord.from_json(message["task"]))
             return
         future = self._pending.pop(message.get("req", -1), None)
         if future is not None and not future.done():
@@ -252,7 +252,7 @@ async def _start_supervisor(state_dir: Path) -> None:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "dockyard_mesos.supervisor",
+            "dockyard.supervision.server",
             "--state-dir",
             str(state_dir),
             stdin=asyncio.subprocess.DEVNULL,
