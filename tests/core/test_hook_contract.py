@@ -149,3 +149,14 @@ def test_dockyard_plugins_exits_1_when_a_plugin_is_broken_and_lists_the_rest(
         "'metrics'?)"
     ) in lines
     assert any("BROKEN: plugin 'broken'" in line for line in lines), "an import error too"
+
+
+class RaisesOnInspection(Complete):
+    @property
+    def state(self) -> object:
+        raise RuntimeError("not started")
+
+
+def test_a_plugin_that_raises_when_inspected_is_broken_not_fatal() -> None:
+    """pluggy reads every attribute of a plugin when it registers it."""
+    assert broken_reason(RaisesOnInspection()) == "not started"

@@ -191,7 +191,7 @@ class WaitsOnce(ReferenceContainerizer):
     async def wait(self, container_id: ContainerID) -> Termination | None:
         termination = await super().wait(container_id)
         if termination is not None:
-            await self.supervisor.forget(str(container_id))
+            await self.started_supervisor().forget(str(container_id))
         return termination
 
 

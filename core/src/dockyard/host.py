@@ -82,7 +82,7 @@ class PluginHost:
             missing = self._missing_hooks(info)
             if missing:
                 raise PluginError(f"does not implement required hook(s): {', '.join(missing)}")
-        except (pluggy.PluginValidationError, PluginError) as error:
+        except Exception as error:  # a plugin that cannot even be inspected is broken too
             reason = unknown_hooks(self.pm, loaded.plugin) or str(error)
             if self.pm.is_registered(loaded.plugin):
                 self.pm.unregister(loaded.plugin)

@@ -96,7 +96,7 @@ class SubprocessContainerizer:
         try:
             if user is not None:
                 await asyncio.to_thread(os.chown, config.sandbox, user.uid, user.gid)
-            process = await self.supervisor.spawn(
+            process = await self.started_supervisor().spawn(
                 key,
                 argv,
                 executable=executable,
@@ -147,7 +147,7 @@ class SubprocessContainerizer:
         """Reattach the checkpointed tasks; the supervisor kills and forgets the rest."""
         offered = {str(c.config.container_id): c for c in containers}
         handles = {key: container.handle for key, container in offered.items()}
-        found = await self.supervisor.recover(handles)
+        found = await self.started_supervisor().recover(handles)
         for key in found:
             self.grace_periods[key] = offered[key].config.kill_grace_period
         return [offered[key].config.container_id for key in found]
@@ -158,8 +158,9 @@ class SubprocessContainerizer:
             return None
         return self._supervisor.get(str(container_id))
 
-    @property
-    def supervisor(self) -> ProcessSupervisor:
+    def started_supervisor(self) -> ProcessSupervisor:
+        """The supervisor (a method, not a property: pluggy reads every attribute of a
+        plugin when it registers, before ``start``)."""
         if self._supervisor is None:
             raise SupervisorError("the containerizer is not started")
         return self._supervisor

@@ -157,6 +157,10 @@ class Output:
             self.save()  # from now on a restart resumes, rather than appends again
         return True
 
+    def rewind(self) -> None:
+        """Skip, in a replay from :attr:`resume_from`, the frames already written."""
+        self._skip, self._skip_bytes = self._cursor.count, self._cursor.offset
+
     async def write(self, timestamp: int, payload: bytes) -> None:
         """Write a frame unless an earlier follower already did (or that much of it)."""
         cursor = self._cursor
@@ -286,7 +290,13 @@ class LogFollower:
                 if await output.open():
                     following[name] = output
             if following:
-                await self._copy(following)
+                await self._copy(following, follow=True)
+                # The Engine may end a follow at the container's exit before its last
+                # frames (a line without a newline, above all) reach the log: read once
+                # more without following; the cursors drop what is already written.
+                for output in following.values():
+                    output.rewind()
+                await self._copy(following, follow=False)
         except asyncio.CancelledError:  # shut-down between two frames: the cursors are right
             for output in following.values():
                 await output.finish(complete=False)
@@ -298,10 +308,10 @@ class LogFollower:
         for output in following.values():
             await output.finish(complete=True)
 
-    async def _copy(self, following: dict[str, Output]) -> None:
+    async def _copy(self, following: dict[str, Output], *, follow: bool) -> None:
         since = min(output.resume_from for output in following.values()) // 1_000_000_000
         params = {
-            "follow": "1",
+            "follow": str(int(follow)),
             "timestamps": "1",
             "stdout": str(int("stdout" in following)),
             "stderr": str(int("stderr" in following)),
