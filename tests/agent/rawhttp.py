@@ -13,8 +13,8 @@ async def raw_request(url: str, method: str, path: bytes, headers: bytes, body: 
     reader, writer = await asyncio.open_connection(address.host, address.port)
     try:
         writer.write(
-            b"%s %s HTTP/1.1\r\nHost: agent\r\nConnection: close\r\nContent-Length: %d\r\n"
-            % (method.encode(), path, len(body))
+            b"%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\nContent-Length: %d\r\n"
+            % (method.encode(), path, address.raw_authority.encode(), len(body))
             + headers
             + b"\r\n"
             + body
