@@ -137,6 +137,7 @@ async def test_an_origin_that_differs_in_scheme_host_or_port_is_refused(make_age
         f"http://localhost:{port}",  # the Host says 127.0.0.1
         "http://127.0.0.1",
         f"http://127.0.0.1:{port}/page",
+        f"http://ops@127.0.0.1:{port}",
         "://",
         "http://[::1",
         "\u2603",

@@ -109,7 +109,9 @@ def _same_origin(origin: str, request: web.Request) -> bool:
         own = URL.build(scheme=request.scheme, host=split[0], port=split[1]) if split else None
     except (ValueError, TypeError):
         return False
-    if own is None or url.host is None or url.path not in ("", "/") or url.query_string:
+    if own is None or url.host is None or url.raw_user is not None:
+        return False
+    if url.path not in ("", "/") or url.query_string or url.fragment:
         return False
     return (url.scheme.lower(), url.host.lower(), url.port) == (
         own.scheme,
