@@ -37,6 +37,8 @@ pytest.importorskip("dockyard_mesos")
 WAIT_SECONDS = 30
 WINDOW = (1280, 800)
 SCREENSHOTS = os.environ.get("DOCKYARD_UI_SCREENSHOTS")
+REBINDING_HOST = "rebinding.test"
+"""A name the browser resolves to 127.0.0.1, as a DNS-rebinding attacker's would."""
 
 
 def chromium_paths() -> tuple[str, str]:
@@ -63,6 +65,7 @@ def browser() -> Iterator[webdriver.Chrome]:
         "--disable-gpu",
         "--no-first-run",
         f"--window-size={WINDOW[0]},{WINDOW[1]}",
+        f"--host-resolver-rules=MAP {REBINDING_HOST} 127.0.0.1",  # a hostile DNS name
     ):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})

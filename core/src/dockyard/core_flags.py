@@ -126,6 +126,14 @@ def core_flag_set(command: str | None = None) -> FlagSet:
         '[{"principal": ..., "secret": ...}]}.',
     )
     flags.add(
+        "http_allowed_hosts",
+        STRING_LIST,
+        default=[],
+        help="Host names (comma-separated) that clients may use to reach the API besides IP "
+        "addresses, localhost, --hostname and the machine's name; '*' allows any. Other "
+        "Host headers get 403 (against DNS rebinding).",
+    )
+    flags.add(
         "authenticate_http_readonly",
         BOOL,
         default=False,

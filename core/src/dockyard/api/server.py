@@ -18,6 +18,11 @@ from aiohttp.typedefs import Handler
 from dockyard.agent import Agent
 from dockyard.api import executor, files, metrics, operator, ui
 from dockyard.api.auth import CREDENTIALS, authenticate, credentials_from_flags
+from dockyard.api.browser_guard import (
+    ALLOWED_HOSTS,
+    allowed_hosts_from_flags,
+    refuse_foreign_browsers,
+)
 from dockyard.api.keys import AGENT, FLAGS, HEARTBEAT_SECONDS, KILLS
 from dockyard.api.last_resort import last_resort
 from dockyard.containers import StartupError
@@ -49,11 +54,13 @@ def create_app(
     """The agent's HTTP API; ``executor_only`` serves just the executor API (``dockyard
     launch``, which has no operator to serve)."""
     app = web.Application(
-        middlewares=[last_resort, authenticate, until_ready], client_max_size=16 << 20
+        middlewares=[last_resort, refuse_foreign_browsers, authenticate, until_ready],
+        client_max_size=16 << 20,
     )
     app[AGENT] = agent
     app[FLAGS] = flags
     app[CREDENTIALS] = credentials_from_flags(flags)
+    app[ALLOWED_HOSTS] = allowed_hosts_from_flags(flags)
     app[KILLS] = set()
     app[HEARTBEAT_SECONDS] = heartbeat
     app[READY] = asyncio.Event()
