@@ -22,8 +22,20 @@ ENDS_WHILE_DOWN = (
 )
 
 
-def records(work_dir: Path) -> list[Path]:
-    return list((work_dir / "meta" / "plugins" / "mesos" / "tasks").glob("*.json"))
+def records(work_dir: Path, plugin: str = "mesos") -> list[Path]:
+    return list((work_dir / "meta" / "plugins" / plugin / "tasks").glob("*.json"))
+
+
+async def test_the_reference_subprocess_containerizer_forgets_ended_tasks(make_agent) -> None:
+    """The sample plugin is a ``SubprocessContainerizer``: its supervisor keeps no record."""
+    agent: RunningAgent = await make_agent("--containerizers=sample")
+    for n in range(3):
+        await agent.call(launch(f"done-{n}", f"exit {n}"))
+    for n in range(3):
+        await agent.wait_for_state(f"done-{n}", *TERMINAL)
+    assert (agent.work_dir / "meta" / "plugins" / "sample" / "tasks").is_dir()
+    await polled(lambda: records(agent.work_dir, "sample") == [])
+    stop_agent(agent.process)
 
 
 async def test_an_exit_while_the_agent_is_down_is_reported_then_forgotten(make_agent) -> None:
