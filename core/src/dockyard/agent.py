@@ -289,4 +289,4 @@ class Agent:
         return await self.dispatcher.kill(container_id, signal)
 
     def remove_container(self, container_id: ContainerID) -> None:
-        self.standalone.remove(container_id)
+        self.standalone.remove(self.dispatcher, container_id)

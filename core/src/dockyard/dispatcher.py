@@ -255,6 +255,37 @@ class Dispatcher:
             return termination
         return await asyncio.shield(entry.ended)
 
+    def forget(
+        self,
+        containerizer: str | None,
+        container_id: ContainerID,
+        after: Sequence[Awaitable[object]] = (),
+    ) -> None:
+        """Call ``containerizer``'s ``forget`` hook once ``after`` (the writes that record the
+        container's end) are durable; a failed write or hook is logged, never raised."""
+        if containerizer is None or not self.host.implements(containerizer, "forget"):
+            return
+        try:
+            self.background.spawn(self._forget(containerizer, container_id, after))
+        except RuntimeError:  # the agent is stopping: recovery will tell the plugin instead
+            log.info(
+                "not forgetting container %s: the agent is stopping", container_key(container_id)
+            )
+
+    async def _forget(
+        self, containerizer: str, container_id: ContainerID, after: Sequence[Awaitable[object]]
+    ) -> None:
+        key = container_key(container_id)
+        try:
+            await asyncio.gather(*after)
+        except Exception as error:  # not durable: the plugin must keep it for recovery
+            log.warning("not forgetting container %s: its end was not recorded: %s", key, error)
+            return
+        try:
+            await self.host.forget(containerizer, container_id)
+        except Exception:
+            log.exception("containerizer %s failed to forget container %s", containerizer, key)
+
     async def usage(self, container_id: ContainerID) -> ResourceStatistics | None:
         containerizer = self.containerizer_of(container_id)
         if containerizer is None:

@@ -246,12 +246,12 @@ class Executors:
         except Exception as error:
             if not isinstance(error, LaunchError):
                 log.exception("launch of executor %s failed", executor.key)
-            self._fail_tasks(
+            recorded = self._fail_tasks(
                 executor,
                 Reason.REASON_CONTAINER_LAUNCH_FAILED,
                 f"Failed to launch container: {error}",
             )
-            self._ended(executor)
+            self._ended(executor, recorded)
             return
         executor.handle = launched.handle
         self._save(executor)
@@ -283,14 +283,17 @@ class Executors:
                 if termination is not None and termination.message:
                     message += f": {termination.message}"
                 ending = Ending(Reason.REASON_EXECUTOR_TERMINATED, message)
-            self._fail_tasks(executor, ending.reason, ending.message, ending.state)
-            self._ended(executor)
+            recorded = self._fail_tasks(executor, ending.reason, ending.message, ending.state)
+            self._ended(executor, recorded)
 
         self.background.spawn(follow())
 
-    def _ended(self, executor: ExecutorRecord) -> None:
+    def _ended(self, executor: ExecutorRecord, recorded: list[asyncio.Future[None]]) -> None:
+        """Checkpoint the executor's end; its containerizer forgets it once ``recorded``
+        (its tasks' terminal updates) are durable too."""
         executor.terminated = True
         self._save(executor)
+        self.dispatcher.forget(executor.containerizer, executor.container_id, recorded)
         self.live.pop(executor.key, None)
         if executor.stream is not None:
             executor.stream.put_nowait(None)
@@ -301,15 +304,19 @@ class Executors:
         reason: Reason,
         message: str,
         state: TaskState = TaskState.TASK_FAILED,
-    ) -> None:
-        for record in self.tasks_of(executor):
-            if record.kill_cause is KillCause.REQUESTED:
-                self._record(record, TaskState.TASK_KILLED, message=message)
-            else:
-                self._record(record, state, reason=reason, message=message)
+    ) -> list[asyncio.Future[None]]:
+        """End the executor's live tasks; the futures complete once that is durable."""
+        return [
+            self._record(record, TaskState.TASK_KILLED, message=message)
+            if record.kill_cause is KillCause.REQUESTED
+            else self._record(record, state, reason=reason, message=message)
+            for record in self.tasks_of(executor)
+        ]
 
-    def _record(self, record: TaskRecord, state: TaskState, **fields: Any) -> None:
-        self.ledger.append(record, agent_status(record, state, self.configs.agent_id, **fields))
+    def _record(self, record: TaskRecord, state: TaskState, **fields: Any) -> asyncio.Future[None]:
+        return self.ledger.append(
+            record, agent_status(record, state, self.configs.agent_id, **fields)
+        )
 
     # -- the executor API ---------------------------------------------------------
 
@@ -461,12 +468,12 @@ class Executors:
 
     def resume(self, executor: ExecutorRecord, claimed: bool) -> None:
         if not claimed:
-            self._fail_tasks(
+            recorded = self._fail_tasks(
                 executor,
                 Reason.REASON_EXECUTOR_TERMINATED,
                 "The executor was not recovered after an agent restart",
             )
-            self._ended(executor)
+            self._ended(executor, recorded)
             return
         self._follow(executor)
         self.background.spawn(self._await_resubscription(executor))

@@ -236,6 +236,21 @@ def recover(containers: Sequence[RecoveredContainer]) -> Awaitable[Sequence[Cont
     """
 
 
+@hookspec
+def forget(container_id: ContainerID) -> Awaitable[None]:
+    """The core has durably recorded this container's end: drop what you keep about it.
+
+    Optional. Called once per ended container of this plugin, after the core's own
+    record of its end (the task's terminal update, the executor's or standalone
+    container's checkpoint) is durable, also for a container that ended while the
+    agent was down; for a standalone container, at ``REMOVE_CONTAINER``. Never called
+    for a running container. Until then, keep what :func:`recover` and :func:`wait`
+    need to report the real termination after a crash; after it, :func:`wait` and
+    :func:`destroy` may return None for the container. An exception is logged and
+    otherwise ignored.
+    """
+
+
 # -------------------------------------------------------------------------
 # Container loggers (the one named by --container_logger)
 # -------------------------------------------------------------------------

@@ -227,6 +227,10 @@ class PluginHost:
         )
         return result
 
+    async def forget(self, name: str, container_id: ContainerID) -> None:
+        """Tell ``name`` that the container's end is durably recorded; no hook is nothing."""
+        await self._await_one(name, "forget", None, container_id=container_id)
+
     def watch_progress(self, name: str, report: Callable[[str], None]) -> None:
         """Give ``name`` the callback that reports its progress."""
         self._call_one(name, "watch_progress", None, report=report)

@@ -99,6 +99,8 @@ class TaskLifecycle:
     def _published(self, record: TaskRecord, status: TaskStatus) -> None:
         if record.terminal:
             self.health.stop(record)
+            if record.task.executor is None:  # an executor's container outlives its tasks
+                self.dispatcher.forget(record.containerizer, record.container_id)
             deadline = self._deadlines.pop(record.key, None)
             if deadline is not None:
                 self.background.cancel_timer(deadline)

@@ -181,13 +181,15 @@ class StandaloneContainers:
         assert record.termination is not None
         return record.termination
 
-    def remove(self, container_id: ContainerID) -> None:
+    def remove(self, dispatcher: Dispatcher, container_id: ContainerID) -> None:
+        """REMOVE_CONTAINER: the end of an ended container; then its containerizer forgets it."""
         record = self.get(container_id)
         if record.termination is None:
             raise ContainerStillRunningError(
                 f"Container {container_key(container_id)} has not terminated yet"
             )
         self._forget(record)
+        dispatcher.forget(record.containerizer, container_id)
 
     # -- recovery -----------------------------------------------------------
 

@@ -143,6 +143,15 @@ class SubprocessContainerizer:
         return process is not None and await process.signal(signal)
 
     @hookimpl
+    async def forget(self, container_id: ContainerID) -> None:
+        """Drop the ended process's record: the core has recorded its end."""
+        process = self.process_of(container_id)
+        if process is not None and process.exit is None:
+            return  # not ended: the core never asks, but a running task must not be killed
+        self.grace_periods.pop(str(container_id), None)
+        await self.supervisor.forget(str(container_id))
+
+    @hookimpl
     async def recover(self, containers: Sequence[RecoveredContainer]) -> Sequence[ContainerID]:
         """Reattach the checkpointed tasks; the supervisor kills and forgets the rest."""
         offered = {str(c.config.container_id): c for c in containers}

@@ -427,6 +427,17 @@ class MesosContainerizer:
         return await asyncio.shield(container.termination)
 
     @hookimpl
+    async def forget(self, container_id: ContainerID) -> None:
+        """Drop an ended container's termination and the supervisor's record of it."""
+        key = str(container_id)
+        container = self._containers.get(key)
+        if container is not None and not container.termination.done():
+            log.warning("not forgetting container %s: it has not ended", key)
+            return
+        self._ended.pop(key, None)
+        await self._supervisor().forget(key)
+
+    @hookimpl
     async def kill(self, container_id: ContainerID, signal: int) -> bool:
         container = self._containers.get(str(container_id))
         if container is None or container.termination.done():
