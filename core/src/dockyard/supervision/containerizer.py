@@ -149,7 +149,7 @@ class SubprocessContainerizer:
         if process is not None and process.exit is None:
             return  # not ended: the core never asks, but a running task must not be killed
         self.grace_periods.pop(str(container_id), None)
-        await self.supervisor.forget(str(container_id))
+        await self.started_supervisor().forget(str(container_id))
 
     @hookimpl
     async def recover(self, containers: Sequence[RecoveredContainer]) -> Sequence[ContainerID]:
