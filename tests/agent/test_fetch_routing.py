@@ -81,6 +81,7 @@ def task(task_id: str, command: str, uris: list[dict[str, Any]], **fields: Any) 
 
 @pytest.fixture
 def work_dir(public_dir: Path) -> Iterator[Path]:
+    """Asked for before ``make_agent``, so its clean-up comes after the agent's."""
     work = public_dir / "work"
     yield work
     kill_leftovers(work)
@@ -126,7 +127,7 @@ def test_launch_fails_a_malformed_data_uri_naming_it(work_dir: Path) -> None:
 @needs_root
 @pytest.mark.usefixtures("fetchers_installed")
 async def test_an_agent_fetches_for_nobody_through_both_fetchers(
-    make_agent: Callable[..., Any], work_dir: Path, origin: tuple[Path, str]
+    work_dir: Path, make_agent: Callable[..., Any], origin: tuple[Path, str]
 ) -> None:
     agent: RunningAgent = await make_agent("--containerizers=mesos", work_dir=work_dir)
     launched = task("as-nobody", "cat a b c d", mixed_uris(origin), user="nobody")
@@ -153,7 +154,7 @@ async def test_an_agent_fetches_for_nobody_through_both_fetchers(
     ],
 )
 async def test_an_agent_fails_unfetchable_uris_and_keeps_running(
-    make_agent: Callable[..., Any], work_dir: Path, value: str, reason: str
+    work_dir: Path, make_agent: Callable[..., Any], value: str, reason: str
 ) -> None:
     agent: RunningAgent = await make_agent("--containerizers=mesos", work_dir=work_dir)
     bad = task("bad", "true", [{"value": value}])

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import pytest
 import pytest_asyncio
@@ -25,6 +25,7 @@ from dockyard.discovery import FETCHERS, instantiate
 from dockyard.fetch_routing import FetchRouter, describe_scheme, uri_scheme
 from dockyard.host import PluginHost
 from dockyard.messages import URI
+from dockyard.testing.conformance.suite import ConformanceSuite
 from dockyard.testing.factories import container_config
 from dockyard.testing.plugins import make_host
 from dockyard.testing.recorder import HookRecorder
@@ -74,7 +75,7 @@ class CompanionFetcher:
             target.write_text(uri.value.partition(":")[2])
 
 
-class FetcherConformance:
+class FetcherConformance(ConformanceSuite):
     """Subclass in a test module to check a fetcher plugin::
 
         class TestS3Fetcher(FetcherConformance):
@@ -93,22 +94,7 @@ class FetcherConformance:
     fetchers installed beside it.
     """
 
-    unsupported: ClassVar[Mapping[str, str]] = {}
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        unknown = sorted(set(cls.unsupported) - set(FETCHER_BEHAVIOURS))
-        if unknown:
-            raise TypeError(
-                f"{cls.__name__}.unsupported names unknown behaviour(s) {unknown}; "
-                f"known: {sorted(FETCHER_BEHAVIOURS)}"
-            )
-
-    def require(self, behaviour: str) -> None:
-        """Skip the calling test if the subclass declared ``behaviour`` unsupported."""
-        reason = self.unsupported.get(behaviour)
-        if reason is not None:
-            pytest.skip(f"{behaviour} unsupported: {reason}")
+    behaviours: ClassVar[Mapping[str, str]] = FETCHER_BEHAVIOURS
 
     # -- what a subclass provides ------------------------------------------------
 

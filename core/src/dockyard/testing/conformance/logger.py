@@ -32,6 +32,7 @@ from dockyard.discovery import CONTAINER_LOGGERS, CONTAINERIZERS, instantiate
 from dockyard.ledger import TaskRecord
 from dockyard.logfiles import rotated
 from dockyard.messages import ContainerInfo, TaskInfo, TaskState
+from dockyard.testing.conformance.suite import ConformanceSuite
 from dockyard.testing.driver import AgentDriver
 from dockyard.testing.factories import config_for_task, task_info
 from dockyard.testing.plugins import make_host
@@ -74,7 +75,7 @@ def wait_for(name: str) -> str:
     return f'until [ -e "{SANDBOX}/{name}" ]; do sleep 0.05; done'
 
 
-class LoggerConformance:
+class LoggerConformance(ConformanceSuite):
     """Subclass in a test module to check a container logger::
 
         from dockyard.testing.conformance import LoggerConformance
@@ -99,27 +100,12 @@ class LoggerConformance:
     override for destinations that are not files: :meth:`read_output`.
     """
 
-    unsupported: ClassVar[Mapping[str, str]] = {}
+    behaviours: ClassVar[Mapping[str, str]] = LOGGER_BEHAVIOURS
     timeout: ClassVar[float] = 60.0
     burst_bytes: ClassVar[int] = 4 << 20
     """Bytes written as fast as possible to each stream at once by the burst test."""
     short_lived: ClassVar[int] = 10
     """Containers launched together by the short-lived test."""
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        unknown = sorted(set(cls.unsupported) - set(LOGGER_BEHAVIOURS))
-        if unknown:
-            raise TypeError(
-                f"{cls.__name__}.unsupported names unknown behaviour(s) {unknown}; "
-                f"known: {sorted(LOGGER_BEHAVIOURS)}"
-            )
-
-    def require(self, behaviour: str) -> None:
-        """Skip the calling test if the subclass declared ``behaviour`` unsupported."""
-        reason = self.unsupported.get(behaviour)
-        if reason is not None:
-            pytest.skip(f"{behaviour} unsupported: {reason}")
 
     # -- what a subclass provides ------------------------------------------------
 
