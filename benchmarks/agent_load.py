@@ -18,7 +18,14 @@ from pathlib import Path
 
 import aiohttp
 
-from benchmarks.agent_process import AgentProcess, call, events, running_agent, task_call
+from benchmarks.agent_process import (
+    AgentProcess,
+    call,
+    events,
+    running_agent,
+    scratch_directory,
+    task_call,
+)
 from benchmarks.harness import Result, Target
 
 STATUSES_PER_TASK = 4
@@ -62,9 +69,12 @@ async def bare_spawning(count: int, in_flight: int = 50) -> float:
     return count / (time.perf_counter() - started)
 
 
-async def throughput(count: int) -> tuple[float, int]:
+async def throughput(count: int, scratch: Path | None = None) -> tuple[float, int]:
     """Tasks per second, and statuses delivered to the subscriber."""
-    async with running_agent("--containerizers=mesos") as agent, client() as session:
+    async with (
+        running_agent("--containerizers=mesos", under=scratch) as agent,
+        client() as session,
+    ):
         stream = await session.post(f"{agent.url}/api/v1", json={"type": "SUBSCRIBE"})
         ids = [f"load-{n}" for n in range(count)]
         finished: set[str] = set()
@@ -145,11 +155,12 @@ async def soak(count: int, warm_up: int = 1000) -> float:
 async def run(quick: bool) -> list[Result]:
     count = 100 if quick else 500
     rates, bare, delivered = [], [], []
-    for _ in range(1 if quick else 3):
-        bare.append(await bare_spawning(count))
-        rate, statuses = await throughput(count)
-        rates.append(rate)
-        delivered.append(100 * statuses / (STATUSES_PER_TASK * count))
+    with scratch_directory() as scratch:
+        for _ in range(1 if quick else 3):
+            bare.append(await bare_spawning(count))
+            rate, statuses = await throughput(count, scratch)
+            rates.append(rate)
+            delivered.append(100 * statuses / (STATUSES_PER_TASK * count))
     rss = [await rss_per_task(20 if quick else 100)]
     soak_count = 3000 if quick else 20_000
     growth = [await soak(soak_count)]

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,15 +55,35 @@ def stop_agent(agent: AgentProcess) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running_agent(*flags: str) -> AsyncIterator[AgentProcess]:
-    with tempfile.TemporaryDirectory(prefix="dockyard-bench-") as tmp:
-        agent = await asyncio.to_thread(
-            start_agent, Path(tmp) / "work", Path(tmp) / "agent.log", flags
-        )
+async def running_agent(*flags: str, under: Path | None = None) -> AsyncIterator[AgentProcess]:
+    """An agent in a new work dir, removed when it stops unless it is ``under`` a
+    scratch directory that its caller removes later (see :func:`scratch_directory`)."""
+    with contextlib.ExitStack() as stack:
+        if under is None:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dockyard-bench-")))
+        else:
+            tmp = Path(tempfile.mkdtemp(prefix="agent-", dir=under))
+        agent = await asyncio.to_thread(start_agent, tmp / "work", tmp / "agent.log", flags)
         try:
             yield agent
         finally:
             await asyncio.to_thread(stop_agent, agent)
+
+
+@contextlib.contextmanager
+def scratch_directory() -> Iterator[Path]:
+    """Where the agents of several measured rounds leave their work dirs, all removed at
+    the end rather than after each round.
+
+    On ext4 without a journal (this project's benchmark machine), a new inode skips every
+    free inode of its block group deleted in the last one to six minutes
+    (``recently_deleted()`` in fs/ext4/ialloc.c), checking each: after one round's
+    clean-up deleted thousands of sandbox files, the next round's sandboxes cost several
+    times more to create (measured: 117 against 155-197 tasks/s). A round must not pay for
+    the one before it; the cost of the agent's own files is measured either way.
+    """
+    with tempfile.TemporaryDirectory(prefix="dockyard-bench-") as tmp:
+        yield Path(tmp)
 
 
 def wait_for_url(process: subprocess.Popen[bytes], log: Path) -> str:

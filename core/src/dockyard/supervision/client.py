@@ -16,7 +16,6 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 
 from dockyard.supervision.protocol import (
@@ -98,7 +97,7 @@ class SupervisorClient:
             self._writer = None
 
     async def spawn(self, spec: SpawnSpec) -> ProcessRecord:
-        reply = await self._request({"op": "spawn", "spec": asdict(spec)})
+        reply = await self._request({"op": "spawn", "spec": spec.to_json()})
         return ProcessRecord.from_json(reply["task"])
 
     async def exec(self, spec: SpawnSpec, time_limit: float) -> int | None:
@@ -107,7 +106,9 @@ class SupervisorClient:
         The supervisor SIGKILLs it after ``time_limit`` seconds, or at once if the caller is
         cancelled.
         """
-        request, reply = self._send({"op": "exec", "spec": asdict(spec), "time_limit": time_limit})
+        request, reply = self._send(
+            {"op": "exec", "spec": spec.to_json(), "time_limit": time_limit}
+        )
         try:
             answer = await _checked(reply)
         except asyncio.CancelledError:

@@ -65,6 +65,11 @@ class SpawnSpec:
         streams = {name: OutputSpec(**data[name]) for name in ("stdout", "stderr")}
         return cls(**{**data, **streams})
 
+    def to_json(self) -> Message:
+        """Its fields as they are (``dataclasses.asdict`` deep-copies every list and dict,
+        a cost paid at every spawn for nothing: the message is serialised at once)."""
+        return {**vars(self), "stdout": vars(self.stdout), "stderr": vars(self.stderr)}
+
 
 @dataclass(frozen=True, kw_only=True)
 class ExitInfo:
