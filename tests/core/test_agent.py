@@ -327,14 +327,16 @@ async def test_checkpoint_round_trips_a_record(tmp_path: Path) -> None:
 
 async def test_registration_timeout_fails_a_launch_that_hangs(tmp_path: Path) -> None:
     plugin = ScriptedContainerizer(block_prepare=True)
+    # Long enough for the sandbox to be made on a loaded machine, so that the timeout
+    # finds the launch where it hangs (in prepare), not before it.
     agent = make_agent(
-        tmp_path, host_with(a=plugin), "--containerizers=a", "--executor_registration_timeout=50ms"
+        tmp_path, host_with(a=plugin), "--containerizers=a", "--executor_registration_timeout=500ms"
     )
     await agent.start()
     final = await agent.wait_task(await agent.launch_task(a_task()))
     assert final.state is TaskState.TASK_FAILED
     assert final.reason is Reason.REASON_EXECUTOR_REGISTRATION_TIMEOUT
-    assert "did not start within 50ms" in (final.message or "")
+    assert "did not start within 500ms" in (final.message or "")
     assert plugin.prepare_cancelled
     await agent.stop()
 
