@@ -128,6 +128,27 @@ async def test_same_origin_browser_requests_are_served(make_agent) -> None:
     await agent.wait_for_state("ui", "TASK_FINISHED")
 
 
+async def test_behind_a_tls_proxy_the_forwarded_scheme_makes_the_origin(make_agent) -> None:
+    """A TLS-terminating proxy says ``X-Forwarded-Proto: https``: the UI's https origin is
+    its own then, and only then; the Host is still compared."""
+    agent: RunningAgent = await make_agent("--http_allowed_hosts=agent.example")
+    health = '{"type": "GET_HEALTH"}'
+    proxied = {"Host": "agent.example", "Origin": "https://agent.example"}
+    for forwarded in ({"X-Forwarded-Proto": "https"}, {"Forwarded": "for=10.0.0.1;proto=https"}):
+        status, text = await post(agent, "/api/v1", health, {**proxied, **forwarded})
+        assert status == 200, (forwarded, text)
+    for refused in (
+        proxied,  # no forwarded scheme: the agent's own is http
+        {**proxied, "X-Forwarded-Proto": "http"},
+        {**proxied, "X-Forwarded-Proto": "gopher"},
+        {**proxied, "X-Forwarded-Proto": "https", "Origin": "https://evil.example"},
+        {**proxied, "X-Forwarded-Proto": "https", "Host": "evil.example"},
+    ):
+        status, text = await post(agent, "/api/v1", health, refused)
+        assert status == 403, (refused, text)
+    assert_no_unexpected_error(agent)
+
+
 async def test_an_origin_that_differs_in_scheme_host_or_port_is_refused(make_agent) -> None:
     agent: RunningAgent = await make_agent()
     port = port_of(agent)

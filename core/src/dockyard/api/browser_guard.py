@@ -9,8 +9,9 @@ Two checks run before authentication, on every route:
 - A browser's cross-origin request is refused: ``Sec-Fetch-Site`` other than
   ``same-origin`` or ``none`` (``same-site`` too: a site ignores ports, so every other web
   server on 127.0.0.1 is "same-site"), or an ``Origin`` other than the request's own
-  ``scheme://Host``. Content types are not checked: a CORS-simple body
-  (``text/plain``, a form) is what ``curl -d`` sends, and Mesos accepts it too.
+  ``scheme://Host`` (the scheme as a TLS-terminating proxy's ``X-Forwarded-Proto`` says).
+  Content types are not checked: a CORS-simple body (``text/plain``, a form) is what
+  ``curl -d`` sends, and Mesos accepts it too.
 
 The one exception is a top-level navigation (a link or a typed address) to the web UI's
 page ``/``: the page holds no state, and what it then calls is same-origin.
@@ -31,6 +32,7 @@ from dockyard.containers import StartupError
 from dockyard.flags import Flags
 
 ANY_HOST = "*"
+FORWARDED_SCHEMES = frozenset({"http", "https"})
 SAME_ORIGIN_SITES = frozenset({"same-origin", "none"})
 """``Sec-Fetch-Site`` values of a request the page's own origin or the user started."""
 
@@ -102,11 +104,23 @@ def _host_refusal(request: web.Request) -> str | None:
     )
 
 
+def _scheme(request: web.Request) -> str:
+    """The scheme the browser used: a TLS-terminating proxy says it in ``X-Forwarded-Proto``
+    (or ``Forwarded: proto=``). Trusting it cannot let another site in: it only changes the
+    scheme of the agent's own origin (the Host stays what is compared), and a page cannot
+    add such a header to a cross-site request without a preflight the guard refuses."""
+    forwarded = request.headers.get("X-Forwarded-Proto", "")
+    if not forwarded and request.forwarded:
+        forwarded = request.forwarded[0].get("proto") or ""
+    proto = forwarded.split(",")[0].strip().lower()
+    return proto if proto in FORWARDED_SCHEMES else request.scheme
+
+
 def _same_origin(origin: str, request: web.Request) -> bool:
     split = _split_host(request.headers.get(hdrs.HOST, ""))
     try:
         url = URL(origin)
-        own = URL.build(scheme=request.scheme, host=split[0], port=split[1]) if split else None
+        own = URL.build(scheme=_scheme(request), host=split[0], port=split[1]) if split else None
     except (ValueError, TypeError):
         return False
     if own is None or url.host is None or url.raw_user is not None:
