@@ -38,12 +38,6 @@ class DockerDelivered(LoggerConformance):
     timeout = 120.0
     burst_bytes = 1 << 20
 
-    @pytest.fixture(autouse=True)
-    def flaky_restart(self, request: pytest.FixtureRequest) -> None:
-        if request.node.originalname == "test_output_across_an_agent_restart":
-            reason = "under load, a task launched after the restart once stayed STARTING 120 s"
-            request.applymarker(pytest.mark.xfail(reason=reason, strict=False))
-
     @pytest.fixture
     def containerizer_name(self) -> str:
         return "docker"
