@@ -187,6 +187,25 @@ COMPRESSORS: Mapping[Compression, Callable[[bytes], bytes]] = {
 }
 
 
+def zstd_stream(layer: bytes, window_log: int) -> bytes:
+    """``layer`` compressed as a stream (no size in the frame header), with a
+    ``2**window_log`` byte window that a decompressor must hold."""
+    buffer = io.BytesIO()
+    options: dict[int, int] = {zstd.CompressionParameter.window_log: window_log}
+    with zstd.ZstdFile(buffer, "w", options=options) as stream:
+        stream.write(layer)
+    return buffer.getvalue()
+
+
+def zstd_cut_between_frames(layer: bytes) -> bytes:
+    """All but the last member of ``layer`` in one zstd frame, then the first bytes of the
+    next frame: what decompresses ends between two members, so only the decompressor can
+    tell the layer is cut short."""
+    with tarfile.open(fileobj=io.BytesIO(layer)) as archive:
+        last = archive.getmembers()[-1].offset
+    return zstd.compress(layer[:last]) + zstd.compress(layer[last:])[:6]
+
+
 def _layer_type(compression: Compression, oci: bool) -> str:
     """The media type ``docker buildx`` gives it: zstd only exists in the OCI form."""
     if compression == "zstd":
@@ -194,6 +213,16 @@ def _layer_type(compression: Compression, oci: bool) -> str:
     if compression == "none":
         return OCI_TAR_LAYER
     return OCI_LAYER if oci else DOCKER_LAYER
+
+
+def with_layer_blob(built: Built, position: int, blob: bytes) -> Built:
+    """``built`` with layer ``position``'s blob replaced by ``blob`` (its digest and size
+    follow; its media type stays): a layer broken at its source, which digests cannot tell."""
+    document = json.loads(built.manifest)
+    layer = document["layers"][position]
+    blobs = {key: value for key, value in built.blobs.items() if key != layer["digest"]}
+    layer["digest"], layer["size"] = digest(blob), len(blob)
+    return Built(json.dumps(document).encode(), built.media_type, {**blobs, digest(blob): blob})
 
 
 def index(platforms: Mapping[str, Built], *, oci: bool = False) -> Built:

@@ -59,12 +59,16 @@ async def test_pulls_a_manifest_with_its_layers_and_config(
     assert image.config.user == "nobody"
 
 
-@pytest.mark.parametrize("oci_format", [False, True], ids=["manifest-list", "oci-index"])
+@pytest.mark.parametrize(
+    ("oci_format", "compression"),
+    [(False, "gzip"), (True, "gzip"), (True, "zstd")],
+    ids=["manifest-list", "oci-index", "oci-index-zstd"],
+)
 async def test_an_index_gives_the_linux_amd64_manifest(
-    store: ImageStore, push: Pusher, oci_format: bool
+    store: ImageStore, push: Pusher, oci_format: bool, compression: oci.Compression
 ):
     arm = oci.image([small_layer("arm64")], oci=oci_format, architecture="arm64")
-    amd = oci.image([small_layer("amd64")], oci=oci_format)
+    amd = oci.image([small_layer("amd64")], oci=oci_format, compression=compression)
     reference = push(oci.index({"linux/arm64": arm, "linux/amd64": amd}, oci=oci_format))
 
     image = await store.get(reference)

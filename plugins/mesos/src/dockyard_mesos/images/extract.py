@@ -107,7 +107,9 @@ def extract_layer(
     except tarfile.TarError as error:
         raise ImageError(f"{name}: the layer is not a valid tar archive ({error})") from None
     except zstd.ZstdError as error:
-        raise ImageError(f"{name}: the layer is not valid zstd data ({error})") from None
+        raise ImageError(
+            f"{name}: the layer's zstd data cannot be decompressed ({error})"
+        ) from None
     except EOFError as error:
         raise ImageError(f"{name}: the layer is truncated ({error})") from None
     except OSError as error:
