@@ -121,7 +121,7 @@ def extract_layer(
 
 
 class _SpaceCheck:
-    """Fails the unpacking before it fills the store's file system (a gzip bomb, a layer
+    """Fails the unpacking before it fills the store's file system (a gzip or zstd bomb, a layer
     bigger than the disk)."""
 
     def __init__(self, directory: Path, name: str) -> None:
