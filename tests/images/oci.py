@@ -1,8 +1,9 @@
 """OCI and Docker v2 images built with Python alone, and pushed to a registry over the
 Registry HTTP API (no Docker daemon): the images the image store tests pull.
 
-A layer is an uncompressed tar (``bytes``); :func:`image` gzips it, writes the config and the
-manifest (Docker schema 2 or OCI), and :func:`push` uploads blobs and manifest.
+A layer is an uncompressed tar (``bytes``); :func:`image` compresses it (gzip unless told
+otherwise), writes the config and the manifest (Docker schema 2 or OCI), and :func:`push`
+uploads blobs and manifest.
 """
 
 from __future__ import annotations
@@ -11,16 +12,22 @@ import gzip
 import hashlib
 import io
 import json
+import sys
 import tarfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import requests
 
 from tests.debian_image import debian_rootfs_tar
 from tests.docker.images import busybox_rootfs
 from tests.docker.registry import PASSWORD, USER
+
+if sys.version_info >= (3, 14):
+    from compression import zstd
+else:
+    from backports import zstd
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -31,6 +38,9 @@ OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 OCI_TAR_LAYER = "application/vnd.oci.image.layer.v1.tar"
+OCI_ZSTD_LAYER = "application/vnd.oci.image.layer.v1.tar+zstd"
+
+Compression = Literal["gzip", "zstd", "none"]
 
 
 def digest(data: bytes) -> str:
@@ -127,16 +137,16 @@ def image(
     config: Mapping[str, Any] | None = None,
     *,
     oci: bool = False,
-    gzipped: bool = True,
+    compression: Compression | Sequence[Compression] = "gzip",
     architecture: str = "amd64",
 ) -> Built:
     """An image of ``layers`` (uncompressed tars, base first) with ``config`` as the image
-    config's ``config`` (``Entrypoint``, ``Cmd``, ``Env``, ``WorkingDir``, ``User``)."""
+    config's ``config`` (``Entrypoint``, ``Cmd``, ``Env``, ``WorkingDir``, ``User``), each
+    layer compressed as ``compression`` says (one for all, or one per layer)."""
     layers = list(layers)
-    blobs = [
-        gzip.compress(layer, compresslevel=1, mtime=0) if gzipped else layer for layer in layers
-    ]
-    layer_type = (OCI_LAYER if gzipped else OCI_TAR_LAYER) if oci else DOCKER_LAYER
+    each = [compression] * len(layers) if isinstance(compression, str) else list(compression)
+    assert len(each) == len(layers), "one compression per layer"
+    blobs = [COMPRESSORS[kind](layer) for kind, layer in zip(each, layers, strict=True)]
     config_blob = json.dumps(
         {
             "architecture": architecture,
@@ -154,7 +164,8 @@ def image(
             "digest": digest(config_blob),
         },
         "layers": [
-            {"mediaType": layer_type, "size": len(blob), "digest": digest(blob)} for blob in blobs
+            {"mediaType": _layer_type(kind, oci), "size": len(blob), "digest": digest(blob)}
+            for kind, blob in zip(each, blobs, strict=True)
         ],
     }
     return Built(
@@ -167,6 +178,51 @@ def image(
 def _gzip(layer: bytes) -> bytes:
     """Compressed the same way every time: equal layers are one blob, as in real images."""
     return gzip.compress(layer, compresslevel=1, mtime=0)
+
+
+COMPRESSORS: Mapping[Compression, Callable[[bytes], bytes]] = {
+    "gzip": _gzip,
+    "zstd": zstd.compress,
+    "none": bytes,
+}
+
+
+def zstd_stream(layer: bytes, window_log: int) -> bytes:
+    """``layer`` compressed as a stream (no size in the frame header), with a
+    ``2**window_log`` byte window that a decompressor must hold."""
+    buffer = io.BytesIO()
+    options: dict[int, int] = {zstd.CompressionParameter.window_log: window_log}
+    with zstd.ZstdFile(buffer, "w", options=options) as stream:
+        stream.write(layer)
+    return buffer.getvalue()
+
+
+def zstd_cut_between_frames(layer: bytes) -> bytes:
+    """All but the last member of ``layer`` in one zstd frame, then the first bytes of the
+    next frame: what decompresses ends between two members, so only the decompressor can
+    tell the layer is cut short."""
+    with tarfile.open(fileobj=io.BytesIO(layer)) as archive:
+        last = archive.getmembers()[-1].offset
+    return zstd.compress(layer[:last]) + zstd.compress(layer[last:])[:6]
+
+
+def _layer_type(compression: Compression, oci: bool) -> str:
+    """The media type ``docker buildx`` gives it: zstd only exists in the OCI form."""
+    if compression == "zstd":
+        return OCI_ZSTD_LAYER
+    if compression == "none":
+        return OCI_TAR_LAYER
+    return OCI_LAYER if oci else DOCKER_LAYER
+
+
+def with_layer_blob(built: Built, position: int, blob: bytes) -> Built:
+    """``built`` with layer ``position``'s blob replaced by ``blob`` (its digest and size
+    follow; its media type stays): a layer broken at its source, which digests cannot tell."""
+    document = json.loads(built.manifest)
+    layer = document["layers"][position]
+    blobs = {key: value for key, value in built.blobs.items() if key != layer["digest"]}
+    layer["digest"], layer["size"] = digest(blob), len(blob)
+    return Built(json.dumps(document).encode(), built.media_type, {**blobs, digest(blob): blob})
 
 
 def index(platforms: Mapping[str, Built], *, oci: bool = False) -> Built:

@@ -89,8 +89,13 @@ def rootfs_dirs(work_dir: Path) -> list[Path]:
     return list((work_dir / "meta/plugins/mesos/images/containers").iterdir())
 
 
+@pytest.mark.parametrize(
+    "compression",
+    [["gzip"] * 3, ["gzip", "zstd", "zstd"], ["zstd"] * 3],
+    ids=["gzip", "zstd-over-a-gzip-base", "zstd"],
+)
 async def test_a_multi_layer_image_runs_its_default_cmd_with_deletions_applied(
-    make_agent, push, busybox_layer
+    make_agent, push, busybox_layer, compression
 ):
     upper = oci.tar_layer(
         [
@@ -102,7 +107,7 @@ async def test_a_multi_layer_image_runs_its_default_cmd_with_deletions_applied(
     )
     top = oci.tar_layer([oci.whiteout("etc/doomed"), oci.opaque("data"), oci.file("data/new", "")])
     config = {"Cmd": ["sh", "-c", "ls /etc /data; cat /etc/kept"], "Env": ["PATH=/bin"]}
-    reference = push(oci.image([busybox_layer, upper, top], config))
+    reference = push(oci.image([busybox_layer, upper, top], config, compression=compression))
     agent: RunningAgent = await make_agent()
     name = reference.rsplit("/", 1)[-1].replace(":", "-")
     await agent.call(in_image(name, reference))

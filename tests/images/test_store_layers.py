@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import stat
 import subprocess
 import tarfile
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from dockyard_mesos.images import ImageStore
-from dockyard_mesos.images.errors import HostileLayer
+from dockyard_mesos.images.errors import HostileLayer, ImageError
 
 from tests.images import oci
 from tests.images.conftest import Pusher
@@ -38,8 +39,11 @@ TOP = oci.tar_layer(
 )
 
 
-async def test_whiteouts_and_opaque_directories_in_overlayfs_form(store: ImageStore, push: Pusher):
-    image = await store.get(push(oci.image([BASE, TOP])))
+@pytest.mark.parametrize("top_compression", ["gzip", "zstd"])
+async def test_whiteouts_and_opaque_directories_in_overlayfs_form(
+    store: ImageStore, push: Pusher, top_compression: oci.Compression
+):
+    image = await store.get(push(oci.image([BASE, TOP], compression=["gzip", top_compression])))
     top = image.layers[1]
 
     deleted = os.lstat(top / "etc/deleted")
@@ -149,3 +153,70 @@ async def test_owner_mode_and_setuid_bits_are_kept(store: ImageStore, push: Push
     assert stat.S_IMODE(status.st_mode) == 0o4755
     assert (status.st_uid, status.st_gid) == (1000, 50)
     assert status.st_mtime == 1_700_000_000
+
+
+NOISE = oci.tar_layer(
+    [
+        oci.directory("etc"),
+        oci.Entry("etc/noise", random.Random(7).randbytes(256 << 10)),  # stored, not shrunk
+        oci.file("etc/last", "last"),
+    ]
+)
+
+
+ZSTD, GZIP = oci.COMPRESSORS["zstd"], oci.COMPRESSORS["gzip"]
+CORRUPT: dict[str, tuple[oci.Compression, bytes, str]] = {
+    "zstd-cut-in-half": (
+        "zstd",
+        ZSTD(NOISE)[: len(ZSTD(NOISE)) // 2],
+        "the layer is truncated (Compressed file ended before the end-of-stream marker",
+    ),
+    "zstd-cut-between-frames": (
+        "zstd",
+        oci.zstd_cut_between_frames(NOISE),
+        "the layer is truncated (Compressed file ended before the end-of-stream marker",
+    ),
+    "zstd-garbage": (
+        "zstd",
+        b"\x28\xb5\x2f\xfd" + random.Random(8).randbytes(4096),
+        "the layer's zstd data cannot be decompressed (",
+    ),
+    "zstd-labelled-gzip-data": (
+        "zstd",
+        GZIP(NOISE),
+        "the layer's zstd data cannot be decompressed (",
+    ),
+    "zstd-window-over-128-mib": (
+        "zstd",
+        oci.zstd_stream(NOISE, window_log=28),
+        "Frame requires too much memory for decoding",
+    ),
+    "gzip-cut-in-half": (
+        "gzip",
+        GZIP(NOISE)[: len(GZIP(NOISE)) // 2],
+        "the layer is not a valid tar archive (unexpected end of data)",
+    ),
+    "gzip-garbage": (
+        "gzip",
+        b"\x1f\x8b" + random.Random(8).randbytes(4096),
+        "the layer is not a valid tar archive (",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CORRUPT))
+async def test_a_corrupt_compressed_layer_fails_the_pull_and_leaves_nothing(
+    store: ImageStore, push: Pusher, tmp_path: Path, case: str
+):
+    compression, blob, reason = CORRUPT[case]
+    built = oci.with_layer_blob(oci.image([BASE, NOISE], compression=compression), 1, blob)
+    reference = push(built)
+
+    with pytest.raises(ImageError) as error:
+        await store.get(reference)
+
+    assert str(error.value).startswith(f"Image '{reference}' layer {built.layer_digests[1]}: ")
+    assert reason in str(error.value)
+    assert_left_nothing(store, built.layer_digests[1], tmp_path)
+    good = await store.get(push(oci.image([BASE, NOISE], compression=compression)))
+    assert (good.layers[1] / "etc/last").read_text() == "last"  # the store goes on

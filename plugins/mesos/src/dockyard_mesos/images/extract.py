@@ -17,16 +17,27 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import logging
 import os
 import shutil
 import stat
+import sys
 import tarfile
 import threading
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal
 
 from dockyard_mesos.images.errors import HostileLayer, ImageError, StoreFull
+from dockyard_mesos.images.manifests import Compression
+
+if sys.version_info >= (3, 14):
+    from compression import zstd
+else:
+    from backports import zstd
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +60,44 @@ class Cancelled(Exception):
     """The unpacking was stopped from outside (its pull was cancelled)."""
 
 
+@dataclass(frozen=True)
+class _Reading:
+    """How the tar stream of a layer is read: what decompresses the blob, and tarfile's
+    stream mode on top of it."""
+
+    tar_mode: Literal["r|", "r|gz"]
+    decompressed: Callable[[IO[bytes]], AbstractContextManager[IO[bytes] | io.BufferedIOBase]] = (
+        contextlib.nullcontext
+    )
+
+
+READING: Mapping[Compression, _Reading] = {
+    Compression.NONE: _Reading("r|"),
+    Compression.GZIP: _Reading("r|gz"),  # tarfile's own gzip stream: faster than GzipFile
+    Compression.ZSTD: _Reading("r|", zstd.ZstdFile),
+}
+"""zstd goes through ``ZstdFile``, never tarfile's own zstd stream (Python 3.14): ``ZstdFile``
+decompresses at most what is read (zstd shrinks 128 KiB of zeros to a few bytes: a stream
+decompressing whole chunks holds gigabytes at once) and a frame cut short is an error, where
+tarfile's stream would end quietly. libzstd's default window limit (128 MiB) bounds its
+memory: a frame asking for more fails."""
+
+
 def extract_layer(
-    blob: Path, gzipped: bool, destination: Path, name: str, stop: threading.Event
+    blob: Path, compression: Compression, destination: Path, name: str, stop: threading.Event
 ) -> None:
     """Unpack ``blob`` into the new directory ``destination``; ``name`` (the image and the
     layer) goes into every error. Setting ``stop`` ends it early with :class:`Cancelled`."""
     destination.mkdir()
     destination.chmod(0o755)
+    reading = READING[compression]
     unpacker = _Unpacker(destination, name)
     try:
-        with tarfile.open(blob, mode="r|gz" if gzipped else "r|", bufsize=READ_BUFFER) as archive:
+        with (
+            blob.open("rb") as raw,
+            reading.decompressed(raw) as stream,
+            tarfile.open(fileobj=stream, mode=reading.tar_mode, bufsize=READ_BUFFER) as archive,
+        ):
             while (member := archive.next()) is not None:
                 if stop.is_set():
                     raise Cancelled(name)
@@ -67,8 +106,14 @@ def extract_layer(
         unpacker.finish()
     except tarfile.TarError as error:
         raise ImageError(f"{name}: the layer is not a valid tar archive ({error})") from None
-    except (EOFError, OSError) as error:
-        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+    except zstd.ZstdError as error:
+        raise ImageError(
+            f"{name}: the layer's zstd data cannot be decompressed ({error})"
+        ) from None
+    except EOFError as error:
+        raise ImageError(f"{name}: the layer is truncated ({error})") from None
+    except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
             raise StoreFull(f"{name}: the image store's file system is full") from None
         raise ImageError(f"{name}: unpacking the layer failed: {error}") from None
     finally:
@@ -76,7 +121,7 @@ def extract_layer(
 
 
 class _SpaceCheck:
-    """Fails the unpacking before it fills the store's file system (a gzip bomb, a layer
+    """Fails the unpacking before it fills the store's file system (a gzip or zstd bomb, a layer
     bigger than the disk)."""
 
     def __init__(self, directory: Path, name: str) -> None:

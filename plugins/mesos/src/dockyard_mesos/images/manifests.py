@@ -3,6 +3,7 @@ platform the store pulls from an index (this machine's, on linux)."""
 
 from __future__ import annotations
 
+import enum
 import json
 import platform
 import re
@@ -20,13 +21,22 @@ MANIFESTS = (DOCKER_MANIFEST, OCI_MANIFEST)
 INDEXES = (DOCKER_LIST, OCI_INDEX)
 ACCEPT = ", ".join((*MANIFESTS, *INDEXES))
 
-GZIP_LAYERS = frozenset(
-    {
-        "application/vnd.docker.image.rootfs.diff.tar.gzip",
-        "application/vnd.oci.image.layer.v1.tar+gzip",
-    }
-)
-TAR_LAYERS = frozenset({"application/vnd.oci.image.layer.v1.tar"})
+
+class Compression(enum.Enum):
+    """How a layer's tar archive is compressed."""
+
+    NONE = "none"
+    GZIP = "gzip"
+    ZSTD = "zstd"
+
+
+LAYER_COMPRESSION: Mapping[str, Compression] = {
+    "application/vnd.docker.image.rootfs.diff.tar.gzip": Compression.GZIP,
+    "application/vnd.oci.image.layer.v1.tar+gzip": Compression.GZIP,
+    "application/vnd.oci.image.layer.v1.tar+zstd": Compression.ZSTD,
+    "application/vnd.oci.image.layer.v1.tar": Compression.NONE,
+}
+"""The layer media types the store unpacks (foreign and non-distributable ones are not)."""
 CONFIGS = frozenset(
     {"application/vnd.docker.container.image.v1+json", "application/vnd.oci.image.config.v1+json"}
 )
@@ -106,9 +116,9 @@ def parse_manifest(document: Mapping[str, Any]) -> Manifest:
         Descriptor.from_json(layer, f"manifest layer {index}") for index, layer in enumerate(layers)
     )
     for layer in parsed:
-        if layer.media_type not in GZIP_LAYERS | TAR_LAYERS:
+        if layer.media_type not in LAYER_COMPRESSION:
             raise UnsupportedImage(
-                f"unsupported layer media type '{layer.media_type}' (supported: gzip or "
+                f"unsupported layer media type '{layer.media_type}' (supported: gzip, zstd or "
                 "uncompressed tar layers)"
             )
     return Manifest(config, parsed)

@@ -314,10 +314,10 @@ class ImageStore:
         self.metrics["layers_downloaded"] += 1
         self.metrics["bytes_downloaded"] += layer.size
         staging = self._staging_dir / f"{layer.hex}.{uuid.uuid4().hex[:8]}"
-        gzipped = layer.media_type in manifests.GZIP_LAYERS
+        compression = manifests.LAYER_COMPRESSION[layer.media_type]
         name = extract.layer_name(str(reference), layer.digest)
         async with self._unpacks:
-            await _unpack(blob, gzipped, staging, target, name)
+            await _unpack(blob, compression, staging, target, name)
         await asyncio.to_thread(blob.unlink, True)
 
     def _image(self, name: str, stored: state.StoredImage) -> Image:
@@ -443,13 +443,15 @@ async def _all_or_none(jobs: Iterable[Coroutine[Any, Any, None]]) -> None:
         raise first from None
 
 
-async def _unpack(blob: Path, gzipped: bool, staging: Path, target: Path, name: str) -> None:
+async def _unpack(
+    blob: Path, compression: manifests.Compression, staging: Path, target: Path, name: str
+) -> None:
     """Unpack in a thread into ``staging``, then rename it to ``target``. Cancelled, it
     stops the thread and waits for it before removing what it wrote."""
     stop = threading.Event()
 
     def work() -> None:
-        extract.extract_layer(blob, gzipped, staging, name, stop)
+        extract.extract_layer(blob, compression, staging, name, stop)
         _rename_into_place(staging, target)
 
     running = asyncio.ensure_future(asyncio.to_thread(work))
