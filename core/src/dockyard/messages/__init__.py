@@ -10,12 +10,13 @@ beyond the JSON shape live in :mod:`dockyard.validation`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any, TypeVar
 
 import marshmallow as ma
 
-from dockyard.messages import dumping
+from dockyard.messages import dumping, loading
 from dockyard.messages.command import (
     URI,
     CommandInfo,
@@ -206,6 +207,9 @@ Message = TypeVar("Message")
 
 def load(cls: type[Message], data: Any, *, path: str = "") -> Message:
     """Read ``cls`` from parsed JSON; ``path`` names the root in error messages."""
+    with contextlib.suppress(loading.Refused):
+        fast: Message = loading.load(cls, data)  # plainly valid input; else the schema decides
+        return fast
     try:
         message: Message = schema_for(cls).load(data)
     except ma.ValidationError as error:
