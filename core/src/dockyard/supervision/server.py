@@ -4,11 +4,11 @@ One small process per agent work dir spawns every task, reaps it and records its
 tasks outlive the agent and no task costs an interpreter of its own (Mesos runs one
 executor process per task). It is a child subreaper, so a task's orphaned descendants are
 reaped here too. Clients (the plugin) talk JSON lines over ``DIR/supervisor.sock``; every
-connected client gets each exit as it happens, then the exit is written durably (appended
-to ``tasks.log``, one fsync per event-loop batch: :mod:`dockyard.supervision.records`). A
-new supervisor adopts the tasks an old one
-left running (checked by start time) but cannot learn their exit status. It also runs
-commands inside a running task for its client (:mod:`dockyard.supervision.execs`).
+connected client gets each exit as it happens, then the exit is written durably (appended to
+``DIR/tasks.log``, one fsync per event-loop batch: :mod:`dockyard.supervision.records`). A
+new supervisor adopts the tasks an old one left running (checked by start time) but cannot
+learn their exit status. It also runs commands inside a running task for its client
+(:mod:`dockyard.supervision.execs`).
 
 Nothing a task started outlives it: when its process ends, whatever is left in its cgroups
 or, for a task without cgroups, among the supervisor's children (see :meth:`_strays`) is
