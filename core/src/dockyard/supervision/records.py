@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import shutil
 import time
 from pathlib import Path
 
+from dockyard.supervision import legacy_records
 from dockyard.supervision.protocol import ProcessRecord
 from dockyard.supervision.record_lines import (
     Replay,
@@ -49,8 +49,6 @@ log = logging.getLogger(__name__)
 LOG_NAME = "tasks.log"
 COMPACTING_NAME = "tasks.log.compacting"
 QUARANTINE_DIR = "quarantine"
-LEGACY_DIR = "tasks"
-"""Where supervisors before the log kept one ``<id>.json`` per task."""
 
 COMPACT_MIN_BYTES = 1 << 20
 COMPACT_DEAD_RATIO = 4
@@ -195,9 +193,7 @@ class RecordLog:
             data = b"\n" + data
         start = self._size
         try:
-            written = 0
-            while written < len(data):
-                written += os.write(self._fd, data[written:])
+            _write_all(self._fd, data)
         except OSError:
             self._cut_back(start)
             raise
@@ -292,9 +288,7 @@ class RecordLog:
             self._compaction_failed(error)
             return
         try:
-            written = 0
-            while written < len(data):
-                written += os.write(fd, data[written:])
+            _write_all(fd, data)
             os.fdatasync(fd)
             os.rename(compacting, self._path)
         except OSError as error:
@@ -379,46 +373,30 @@ class RecordLog:
         return True
 
     def _adopt_legacy_records(self) -> None:
-        """Move the records of a supervisor from before the log into it."""
-        legacy = self._directory / LEGACY_DIR
-        if not legacy.is_dir():
+        """Make the records of a supervisor from before the log durable in it, then remove
+        their files (a crash in between adopts them again: the log's copy wins)."""
+        legacy = legacy_records.read(self._directory, self._directory / QUARANTINE_DIR)
+        if legacy is None:
             return
-        files = sorted(legacy.iterdir())
-        adopted = 0
-        for path in files:
-            if path.suffix != ".json":
-                continue  # a .tmp a crash left: the .json beside it is the record
-            try:
-                record = ProcessRecord.from_json(json.loads(path.read_bytes()))
-            except (OSError, ValueError, KeyError, TypeError) as error:
-                self._quarantine_file(path, error)
-                continue
-            adopted += 1
-            if record.id not in self._records:  # else adopted before a crash stopped us
+        for record in legacy:
+            if record.id not in self._records:
                 self._records[record.id] = record
                 self._unwritten[record.id] = None
                 self._unsynced.add(record.id)
                 self._dirty = True
         self._end_batch()
         if self._dirty or self._unwritten:
-            log.error("cannot adopt the records in %s yet: keeping them", legacy)
+            log.error("cannot adopt the old task records yet: keeping their files")
             return
-        for path in files:
-            path.unlink(missing_ok=True)
-        with contextlib.suppress(OSError):
-            legacy.rmdir()
+        legacy_records.remove(self._directory)
         self._sync_directory()
-        log.info("adopted %d task record(s) from %s into %s", adopted, legacy, self._path)
+        log.info("adopted %d old task record(s) into %s", len(legacy), self._path)
 
-    def _quarantine_file(self, path: Path, error: Exception) -> None:
-        target = self._directory / QUARANTINE_DIR / path.name
-        try:
-            target.parent.mkdir(exist_ok=True)
-            path.rename(target)
-        except OSError as move_error:
-            log.error("unreadable task record %s (%s), cannot move it: %s", path, error, move_error)
-            return
-        log.error("unreadable task record %s (%s): moved to %s", path, error, target)
+
+def _write_all(fd: int, data: bytes) -> None:
+    written = 0
+    while written < len(data):
+        written += os.write(fd, data[written:])
 
 
 def _open_for_appending(path: Path, flags: int = 0) -> int:
