@@ -9,9 +9,10 @@ inodes freed in the last minutes.) Exits are durable by *group commit*: an exit 
 log dirty and one ``fdatasync`` at the end of the event-loop batch covers every exit of the
 batch. The exit is pushed to clients before it (the agent records it durably itself).
 
-A write or sync that fails (a full disk, EIO) never loses an update nor stops the
-supervisor: the tasks concerned are written again, whole, after a back-off, and synced. A
-spawn whose record cannot be written is refused instead (:meth:`RecordLog.add` raises).
+A write or sync that fails (a full disk, EIO) neither drops an update nor stops the
+supervisor: the records concerned stay in memory and are written again, whole, after a
+back-off, then synced. A spawn whose record cannot be written is refused instead
+(:meth:`RecordLog.add` raises).
 
 Dead lines (superseded records, forgotten tasks) are dropped by *compaction*: once they
 outweigh the live ones ``COMPACT_DEAD_RATIO`` times over (and the log is at least
