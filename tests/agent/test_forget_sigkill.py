@@ -9,6 +9,7 @@ import signal
 from pathlib import Path
 
 import pytest
+from dockyard.supervision.records import LOG_NAME, read_records
 
 from .calls import launch
 from .conftest import TERMINAL, RunningAgent, polled, stop_agent
@@ -22,8 +23,9 @@ ENDS_WHILE_DOWN = (
 )
 
 
-def records(work_dir: Path, plugin: str = "mesos") -> list[Path]:
-    return list((work_dir / "meta" / "plugins" / plugin / "tasks").glob("*.json"))
+def records(work_dir: Path, plugin: str = "mesos") -> list[str]:
+    """The ids of the supervisor's task records on disk."""
+    return list(read_records(work_dir / "meta" / "plugins" / plugin))
 
 
 async def test_the_reference_subprocess_containerizer_forgets_ended_tasks(make_agent) -> None:
@@ -33,7 +35,7 @@ async def test_the_reference_subprocess_containerizer_forgets_ended_tasks(make_a
         await agent.call(launch(f"done-{n}", f"exit {n}"))
     for n in range(3):
         await agent.wait_for_state(f"done-{n}", *TERMINAL)
-    assert (agent.work_dir / "meta" / "plugins" / "sample" / "tasks").is_dir()
+    assert (agent.work_dir / "meta" / "plugins" / "sample" / LOG_NAME).exists()
     await polled(lambda: records(agent.work_dir, "sample") == [])
     stop_agent(agent.process)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import time
@@ -17,6 +16,7 @@ from dockyard.containers import AgentContext, ContainerConfig, Launched
 from dockyard.core_flags import core_flag_set
 from dockyard.messages import CommandInfo, ContainerID
 from dockyard.supervision import cgroups
+from dockyard.supervision.records import read_records
 from dockyard_mesos.plugin import MesosContainerizer
 
 STATE = Path("meta/plugins/mesos")
@@ -80,11 +80,10 @@ def read_pid(path: Path) -> int:
 def clean_up(work_dir: Path, agent_id: str | None) -> None:
     """Kill every task and the supervisor of a work dir, and remove the agent's cgroups."""
     state = work_dir / STATE
-    for path in (state / "tasks").glob("*.json"):
-        record = json.loads(path.read_text())
-        if record.get("exit") is None:
-            _kill_group(record["pid"], record["start_time"])
-            cgroups.kill_all(record.get("cgroups", []))
+    for record in read_records(state).values():
+        if record.exit is None:
+            _kill_group(record.pid, record.start_time)
+            cgroups.kill_all(record.cgroups)
     with contextlib.suppress(FileNotFoundError, ValueError, psutil.NoSuchProcess):
         supervisor = psutil.Process(int((state / "supervisor.pid").read_text()))
         supervisor.terminate()

@@ -1,6 +1,6 @@
 """The ``forget`` hook against the real ``mesos`` containerizer in an in-process agent.
 
-An agent that runs for months must not keep a supervisor record file (and a table entry)
+An agent that runs for months must not keep a supervisor record (and a table entry)
 for every task it ever ran: once the core has durably recorded a container's end it calls
 ``forget``, and the record goes; a running container is never forgotten, and a plugin
 whose ``forget`` fails does not hurt the agent.
@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from dockyard import hookimpl
 from dockyard.messages import ContainerID, TaskState
+from dockyard.supervision.records import read_records
 from dockyard.testing import AgentDriver
 from dockyard.testing.factories import launch_container, task_info
 
@@ -38,7 +39,7 @@ class ForgetFails(MesosContainerizer):
 
 def records(work_dir: Path) -> set[str]:
     """The ids of the supervisor's task records on disk."""
-    return {path.stem for path in (work_dir / STATE / "tasks").glob("*.json")}
+    return set(read_records(work_dir / STATE))
 
 
 @pytest.fixture

@@ -62,19 +62,6 @@ AGENT = textwrap.dedent(
 
 
 @pytest_asyncio.fixture
-async def sweeper() -> AsyncIterator[ProcessSweeper]:
-    async with ProcessSweeper() as sweeper:
-        yield sweeper
-
-
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Path:
-    sandbox = tmp_path / "sandbox"
-    sandbox.mkdir()
-    return sandbox
-
-
-@pytest_asyncio.fixture
 async def supervisor(tmp_path: Path, sweeper: ProcessSweeper) -> AsyncIterator[ProcessSupervisor]:
     supervisor = ProcessSupervisor(tmp_path / "state")
     await supervisor.start()

@@ -4,10 +4,11 @@ One small process per agent work dir spawns every task, reaps it and records its
 tasks outlive the agent and no task costs an interpreter of its own (Mesos runs one
 executor process per task). It is a child subreaper, so a task's orphaned descendants are
 reaped here too. Clients (the plugin) talk JSON lines over ``DIR/supervisor.sock``; every
-connected client gets each exit as it happens, then the exit is written durably
-(``tasks/<id>.json``: write, fsync, rename). A new supervisor adopts the tasks an old one
-left running (checked by start time) but cannot learn their exit status. It also runs
-commands inside a running task for its client (:mod:`dockyard.supervision.execs`).
+connected client gets each exit as it happens, then the exit is written durably (appended to
+``DIR/tasks.log``, one fsync per event-loop batch: :mod:`dockyard.supervision.records`). A
+new supervisor adopts the tasks an old one left running (checked by start time) but cannot
+learn their exit status. It also runs commands inside a running task for its client
+(:mod:`dockyard.supervision.execs`).
 
 Nothing a task started outlives it: when its process ends, whatever is left in its cgroups
 or, for a task without cgroups, among the supervisor's children (see :meth:`_strays`) is
@@ -52,12 +53,11 @@ from dockyard.supervision.protocol import (
     decode,
     encode,
 )
-from dockyard.supervision.records import RecordStore, id_problem
+from dockyard.supervision.records import RecordLog, id_problem
 from dockyard.supervision.spawn import SpawnError, become_child_subreaper, raise_file_limit, spawn
 
 LOCK_NAME = "supervisor.lock"
 PID_NAME = "supervisor.pid"
-TASKS_DIR = "tasks"
 IDLE_EXIT_SECONDS = 5.0
 LOCK_TIMEOUT_SECONDS = 10.0
 CGROUP_REMOVAL_DELAYS = (0.01, 0.05, 0.25, 1.0, 5.0)
@@ -89,7 +89,7 @@ class _Task:
 
 
 class Supervisor:
-    def __init__(self, store: RecordStore, listener: socket.socket) -> None:
+    def __init__(self, store: RecordLog, listener: socket.socket) -> None:
         self._store = store
         self._listener = listener
         self._tasks: dict[str, _Task] = {}
@@ -112,7 +112,7 @@ class Supervisor:
         self._loop.add_signal_handler(signal.SIGCHLD, self._reap)
         for number in (signal.SIGTERM, signal.SIGINT):
             self._loop.add_signal_handler(number, self._stopped.set)
-        for record in self._store.load_all():
+        for record in self._store.load():
             self._adopt(record)
         self._server = await asyncio.start_unix_server(
             self._serve_client, sock=self._listener, limit=LINE_LIMIT
@@ -127,6 +127,7 @@ class Supervisor:
             for task in self._tasks.values():
                 if task.output is not None:
                     task.output.close()
+            self._store.close()
         log.info("supervisor exiting; %d task(s) still running", self._running())
 
     # -- tasks ------------------------------------------------------------------------
@@ -148,7 +149,7 @@ class Supervisor:
             id=spec.id, pid=pid, start_time=psutil.Process(pid).create_time(), cgroups=spec.cgroups
         )
         try:
-            self._store.save(record, durable=False)
+            self._store.add(record)
         except OSError as error:  # untracked, it could not be recovered: better not run it
             os.killpg(pid, signal.SIGKILL)
             output.close()
@@ -244,10 +245,7 @@ class Supervisor:
         self._unended.discard(record.id)
         self._remove_cgroups(record.cgroups, 0)  # empty now: gone before anyone hears
         self._broadcast({"event": "exit", "task": record.to_json()})  # the fsync can wait
-        try:
-            self._store.save(record, durable=True)
-        except OSError as error:
-            log.error("could not record the exit of task %s: %s", record.id, error)
+        self._store.update(record, durable=True)
         if task.forget_on_exit:
             self._forget(record.id)
         self._arm_idle()
@@ -294,10 +292,7 @@ class Supervisor:
         if escalate_after is not None:
             if not task.record.killed:
                 task.record.killed = True
-                try:
-                    self._store.save(task.record, durable=False)
-                except OSError as error:  # a full disk must not keep a task from dying
-                    log.error("could not record the kill of task %s: %s", task_id, error)
+                self._store.update(task.record, durable=False)
             deadline = self._loop.time() + escalate_after
             if task.escalation is None or deadline < task.escalation_deadline:
                 if task.escalation is not None:
@@ -341,7 +336,7 @@ class Supervisor:
         del self._tasks[task_id]
         if task.output is not None:
             task.output.close()
-        self._store.delete(task_id)
+        self._store.forget(task_id)
         return True
 
     def _running(self) -> int:
@@ -512,7 +507,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _serve(state_dir: Path, listener: socket.socket) -> None:
-    await Supervisor(RecordStore(state_dir / TASKS_DIR), listener).serve()
+    await Supervisor(RecordLog(state_dir), listener).serve()
 
 
 if __name__ == "__main__":
