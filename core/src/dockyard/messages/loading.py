@@ -47,10 +47,12 @@ def load(message_class: type[Any], data: Any) -> Any:
 
 
 class _Loader:
+    """MessageSchema's load: nulls dropped, v0 names read, each present field converted.
+    A required field left out fails the dataclass's constructor (TypeError): refused."""
+
     def __init__(self, schema: mapping.MessageSchema) -> None:
         self.schema = schema
         self.plan: Plan = []
-        self.required = frozenset(name for name, f in schema.load_fields.items() if f.required)
 
     def __call__(self, data: Any) -> Any:
         if not isinstance(data, Mapping):
@@ -59,8 +61,6 @@ class _Loader:
         for v1_name, v0_name in self.schema.v0_names.items():  # MessageSchema's pre_load
             if v1_name not in present and v0_name in present:
                 present[v1_name] = present.pop(v0_name)
-        if not self.required <= present.keys():
-            raise Refused
         values = {}
         for key, convert in self.plan:
             if key in present:
