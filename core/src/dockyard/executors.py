@@ -12,13 +12,12 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from dockyard import recordio
+from dockyard import recordio, uuids
 from dockyard.background import Background
 from dockyard.checkpoint import discard_partial_writes, read_json, write_json
 from dockyard.containers import ContainerConfig, LaunchError, RecoveredContainer
@@ -190,7 +189,7 @@ class Executors:
             info = copy.deepcopy(task.executor)
             if info.container is None and self.flags.default_container_info is not None:
                 info.container = copy.deepcopy(self.flags.default_container_info)
-            container_id = ContainerID(value=str(uuid.uuid4()))
+            container_id = ContainerID(value=str(uuids.uuid4()))
             executor = ExecutorRecord(
                 executor=info,
                 framework=record.framework,

@@ -12,11 +12,11 @@ import asyncio
 import copy
 import logging
 import time
-import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from dockyard import uuids
 from dockyard.background import Background
 from dockyard.containers import Launched, LaunchError, Termination
 from dockyard.dispatcher import Dispatcher, Stage, StageObserver
@@ -136,7 +136,7 @@ class TaskLifecycle:
             raise TaskConflictError(f"task.task_id: task '{task.task_id.value}' is already running")
         if task.container is None and self.flags.default_container_info is not None:
             task.container = copy.deepcopy(self.flags.default_container_info)
-        container_id = ContainerID(value=str(uuid.uuid4()))
+        container_id = ContainerID(value=str(uuids.uuid4()))
         record = TaskRecord(
             task=task,
             framework=framework,

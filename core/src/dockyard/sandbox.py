@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import logging
 import os
-import pwd
 import stat
 from pathlib import Path
 
+from dockyard import users
 from dockyard.containers import LaunchError
 
 log = logging.getLogger(__name__)
@@ -61,13 +61,13 @@ def create_sandbox(sandbox: Path, user: str | None) -> None:
     Raises LaunchError for an unknown user or a directory that cannot be made.
     """
     try:
-        entry = None if user is None else pwd.getpwnam(user)
+        owner = None if user is None else users.lookup(user)
     except (KeyError, ValueError):  # ValueError: a NUL in the name
         raise LaunchError(f"Failed to create sandbox: user {user!r} does not exist") from None
     try:
         make_directory(sandbox)
-        if entry is not None:
-            os.chown(sandbox, entry.pw_uid, entry.pw_gid)
+        if owner is not None:
+            os.chown(sandbox, owner.uid, owner.gid)
         if sandbox.parent.name == "runs":
             point_latest_at(sandbox)
     except OSError as error:

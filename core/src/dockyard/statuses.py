@@ -6,9 +6,9 @@ import enum
 import os
 import signal
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
+from dockyard import uuids
 from dockyard.containers import Termination
 from dockyard.messages import (
     AgentID,
@@ -68,7 +68,7 @@ def make_status(
         agent_id=AgentID(value=agent_id),
         executor_id=ExecutorID(value=executor_id),
         timestamp=time.time(),
-        uuid=uuid.uuid4().bytes,
+        uuid=uuids.uuid4().bytes,
         data=data,
         container_status=container_status,
         healthy=healthy,

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import base64
 import os
-import pwd
 from dataclasses import dataclass, replace
 
+from dockyard import users
 from dockyard.containers import ContainerConfig, FileOutput, LaunchError, StreamOutput
 from dockyard.messages import CommandInfo, EnvironmentVariable, VariableType
 from dockyard.supervision.protocol import OutputSpec, SpawnSpec
@@ -111,9 +111,9 @@ def identity(user: str | None) -> Identity | None:
     if user is None:
         return None
     try:
-        entry = pwd.getpwnam(user)
-    except KeyError:
+        found = users.lookup(user)
+    except (KeyError, ValueError):  # ValueError: a NUL in the name
         raise LaunchError(f"Failed to find user '{user}'") from None
     if os.geteuid() != 0:
         return None
-    return Identity(entry.pw_uid, entry.pw_gid, os.getgrouplist(user, entry.pw_gid))
+    return Identity(found.uid, found.gid, list(found.groups))

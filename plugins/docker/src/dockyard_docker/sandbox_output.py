@@ -9,10 +9,10 @@ a FIFO or a hard link to another file is never opened nor handed over, and fails
 from __future__ import annotations
 
 import os
-import pwd
 import stat
 from pathlib import Path
 
+from dockyard import users
 from dockyard.containers import LaunchError
 
 from dockyard_docker.logs import STREAMS
@@ -60,7 +60,7 @@ def file_owner(user: str | None) -> tuple[int, int] | None:
     if user is None:
         return None
     try:
-        entry = pwd.getpwnam(user)
-    except KeyError:
+        found = users.lookup(user)
+    except (KeyError, ValueError):  # ValueError: a NUL in the name
         raise LaunchError(f"Failed to find user '{user}'") from None
-    return entry.pw_uid, entry.pw_gid
+    return found.uid, found.gid

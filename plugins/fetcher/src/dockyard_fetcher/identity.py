@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-import pwd
 from dataclasses import dataclass
 from pathlib import Path
+
+from dockyard import users
 
 from dockyard_fetcher.errors import FetchError
 
@@ -29,13 +30,12 @@ def identity_for(user: str | None) -> Identity | None:
     if user is None or os.geteuid() != 0:
         return None
     try:
-        entry = pwd.getpwnam(user)
-    except KeyError:
+        found = users.lookup(user)
+    except (KeyError, ValueError):  # ValueError: a NUL in the name
         raise FetchError(f"Failed to switch to user '{user}': no such user") from None
-    if entry.pw_uid == 0:
+    if found.uid == 0:
         return None
-    groups = tuple(os.getgrouplist(user, entry.pw_gid))
-    return Identity(name=user, uid=entry.pw_uid, gid=entry.pw_gid, groups=groups)
+    return Identity(name=user, uid=found.uid, gid=found.gid, groups=found.groups)
 
 
 def give(path: Path, owner: Identity | None) -> None:
