@@ -44,10 +44,6 @@ class LaunchSlots:
         """Keys of the records holding a slot (launched here, still launching)."""
         ledger.listen(self._published)
 
-    @property
-    def launching(self) -> int:
-        return len(self._holders)
-
     @contextlib.asynccontextmanager
     async def reserve(self) -> AsyncIterator[Slot]:
         """Wait for a free slot; it stays taken only if handed to a launching record."""
