@@ -38,8 +38,8 @@ class Slot:
 
 
 class LaunchSlots:
-    def __init__(self, ledger: Ledger, limit: int = MAX_LAUNCHING) -> None:
-        self._free = asyncio.Semaphore(limit)
+    def __init__(self, ledger: Ledger) -> None:
+        self._free = asyncio.Semaphore(MAX_LAUNCHING)
         self._holders: set[str] = set()
         """Keys of the records holding a slot (launched here, still launching)."""
         ledger.listen(self._published)
