@@ -4,13 +4,16 @@ GET_TASKS but not the disk, and a TaskInfo too large to keep is refused."""
 from __future__ import annotations
 
 import asyncio
+import getpass
 import signal
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
+from dockyard.ledger import Retention
 
-from .calls import launch
+from .calls import kill, launch
 from .conftest import RunningAgent, stop_agent
 from .recordio import Subscriber
 
@@ -79,3 +82,42 @@ async def test_a_task_too_large_to_keep_is_refused_naming_the_limit(make_agent) 
     assert not list(agent.work_dir.glob("slaves/*/frameworks/*/executors/big"))
     assert (await agent.call(launch("big", "true"))).status == 202, "nothing was left behind"
     assert (await agent.wait_for_state("big", "TASK_FINISHED"))["state"] == "TASK_FINISHED"
+
+
+def in_framework(call: dict[str, Any], name: str) -> dict[str, Any]:
+    call["launch_task"]["framework_info"] = {
+        "user": getpass.getuser(),
+        "name": name,
+        "id": {"value": name},
+    }
+    return call
+
+
+async def test_only_the_newest_completed_frameworks_keep_their_tasks_in_memory(
+    make_agent,
+) -> None:
+    """As Mesos's agent keeps 50 completed frameworks: a client naming a new framework
+    in every launch must not grow the agent's memory without end."""
+    agent: RunningAgent = await make_agent(MESOS)
+    kept = Retention().completed_frameworks
+    slots = asyncio.Semaphore(IN_FLIGHT)
+    async with Subscriber.open(agent.session, agent.url) as subscriber:
+
+        async def run(task_id: str, framework: str) -> None:
+            async with slots:
+                call = in_framework(launch(task_id, "true"), framework)
+                assert (await agent.call(call)).status == 202
+                await subscriber.until(lambda: "TASK_FINISHED" in subscriber.states(task_id))
+
+        # The oldest framework still runs a task: its completed task stays.
+        running = in_framework(launch("running", "sleep 600"), "busy")
+        assert (await agent.call(running)).status == 202
+        await run("busy-done", "busy")
+        await asyncio.gather(*(run(f"t{n}", f"fw{n}") for n in range(kept + 10)))
+        ended = [
+            s["task_id"]["value"] for s in subscriber.statuses if s["state"] == "TASK_FINISHED"
+        ]
+        assert sorted(await completed_ids(agent)) == sorted(["busy-done", *ended[-kept:]])
+        assert (await agent.call(kill("running"))).status == 202
+        await subscriber.until(lambda: "TASK_KILLED" in subscriber.states("running"))
+    assert stored_rows(agent.work_dir)[0] == kept + 12, "all stay on disk"

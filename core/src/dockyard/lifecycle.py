@@ -23,6 +23,7 @@ from dockyard.dispatcher import Dispatcher, Stage, StageObserver
 from dockyard.executors import Executors
 from dockyard.flags import Flags
 from dockyard.launch_config import LaunchConfigs
+from dockyard.launch_slots import LaunchSlots
 from dockyard.ledger import Ledger, TaskRecord
 from dockyard.messages import (
     ContainerID,
@@ -89,6 +90,7 @@ class TaskLifecycle:
         )
         self._deadlines: dict[str, asyncio.TimerHandle] = {}
         ledger.listen(self._published)
+        self.launch_slots = LaunchSlots(ledger)
 
     def record(self, record: TaskRecord, state: TaskState, **fields: Any) -> asyncio.Future[None]:
         """Accept an update the agent makes; the future completes once it is published."""
@@ -125,9 +127,16 @@ class TaskLifecycle:
     async def launch(self, task: TaskInfo, framework: FrameworkInfo | None) -> TaskRecord:
         """Validate, record TASK_STAGING durably, and start the task in the background.
 
-        Raises MessageError (naming the field) before anything is created, and
+        Waits first for a launch slot (:mod:`dockyard.launch_slots`). Raises
+        MessageError (naming the field) before anything is created, and
         StorageError when the launch cannot be recorded (nothing is left behind).
         """
+        async with self.launch_slots.reserve() as slot:
+            record = await self._accept(task, framework)
+            slot.hand_to(record)
+            return record
+
+    async def _accept(self, task: TaskInfo, framework: FrameworkInfo | None) -> TaskRecord:
         framework = framework or default_framework(self.default_user)
         if framework.id is None:
             framework.id = FrameworkID(value=DEFAULT_FRAMEWORK_ID)

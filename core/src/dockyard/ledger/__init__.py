@@ -64,10 +64,17 @@ def live_key(record: TaskRecord) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Retention:
-    """How many completed tasks stay in memory (and in GET_TASKS) per framework."""
+    """How many completed tasks stay in memory (and in GET_TASKS).
+
+    Per framework, as Mesos bounds them; and, as Mesos's agent keeps at most 50
+    completed frameworks, only the frameworks with a live task or among the
+    ``completed_frameworks`` that most recently had a task end keep theirs: a
+    client naming a new framework in every launch cannot grow memory without end.
+    """
 
     executors_per_framework: int = 150
     tasks_per_framework: int = 1000
+    completed_frameworks: int = 50
 
 
 @dataclass
@@ -111,7 +118,10 @@ class Ledger:
         self._records: dict[str, TaskRecord] = {}
         self._live: dict[tuple[str, str], TaskRecord] = {}
         """Tasks not ending, by (framework id, task id): a task id runs once at a time."""
-        self._completed: dict[str, _Completed] = {}
+        self._completed: OrderedDict[str, _Completed] = OrderedDict()
+        """By framework, the one whose task ended most recently last."""
+        self._live_frameworks = Counter[str]()
+        """Tasks in ``_live`` by framework id."""
         self._listeners: list[StatusListener] = []
         self._pending: list[_Entry] = []
         self._writing: list[_Entry] = []
@@ -159,7 +169,7 @@ class Ledger:
             return "its rows do not agree with each other"
         self._records[record.key] = record
         if not record.terminal:
-            self._live[live_key(record)] = record
+            self._go_live(record)
         return None
 
     def _quarantine(self, stored: StoredTask, problem: str) -> Damaged:
@@ -234,7 +244,7 @@ class Ledger:
                 f"{MAX_TASK_BYTES >> 20} MiB",
             )
         self._records[record.key] = record
-        self._live[live_key(record)] = record
+        self._go_live(record)
         record.head_state = first.state
         entry = self._entry(record, first)
         entry.identity = identity
@@ -245,7 +255,7 @@ class Ledger:
             await entry.done
         except StorageError:
             self._records.pop(record.key, None)
-            self._live.pop(live_key(record), None)
+            self._leave_live(record)
             raise
 
     def append(self, record: TaskRecord, status: TaskStatus) -> asyncio.Future[None]:
@@ -265,8 +275,8 @@ class Ledger:
                 f"{MAX_STATUS_BYTES >> 10} KiB",
             )
         record.head_state = status.state
-        if status.state in TERMINAL_STATES and self._live.get(live_key(record)) is record:
-            del self._live[live_key(record)]
+        if status.state in TERMINAL_STATES:
+            self._leave_live(record)
         entry.done = asyncio.get_running_loop().create_future()
         self._enqueue(entry)
         return entry.done
@@ -285,6 +295,17 @@ class Ledger:
     def live(self, framework_id: str, task_id: str) -> TaskRecord | None:
         """The task with this id that is not ending, launched or still being recorded."""
         return self._live.get((framework_id, task_id))
+
+    def _go_live(self, record: TaskRecord) -> None:
+        self._live[live_key(record)] = record
+        self._live_frameworks[record.framework_id] += 1
+
+    def _leave_live(self, record: TaskRecord) -> None:
+        if self._live.get(live_key(record)) is record:
+            del self._live[live_key(record)]
+            self._live_frameworks[record.framework_id] -= 1
+            if not self._live_frameworks[record.framework_id]:
+                del self._live_frameworks[record.framework_id]
 
     def _entry(self, record: TaskRecord, status: TaskStatus) -> _Entry:
         return _Entry(record, status=status, status_text=status_json(status))
@@ -396,6 +417,7 @@ class Ledger:
     def _completed_one(self, record: TaskRecord) -> None:
         """Count ``record`` as completed, and let the oldest completed ones leave memory."""
         completed = self._completed.setdefault(record.framework_id, _Completed())
+        self._completed.move_to_end(record.framework_id)
         container = container_key(record.container_id)
         keys = completed.containers.setdefault(container, [])
         completed.containers.move_to_end(container)
@@ -410,9 +432,21 @@ class Ledger:
             completed.tasks -= 1
             if not oldest_keys:
                 del completed.containers[oldest]
-            evicted = self._records.get(key)
-            if evicted is not None and evicted.terminal:
-                del self._records[key]
+            self._evict(key)
+        self._forget_idle_frameworks()
+
+    def _forget_idle_frameworks(self) -> None:
+        """Frameworks without a live task beyond the newest ``completed_frameworks`` leave."""
+        idle = [name for name in self._completed if name not in self._live_frameworks]
+        for name in idle[: max(0, len(idle) - self.retention.completed_frameworks)]:
+            for keys in self._completed.pop(name).containers.values():
+                for key in keys:
+                    self._evict(key)
+
+    def _evict(self, key: str) -> None:
+        evicted = self._records.get(key)
+        if evicted is not None and evicted.terminal:
+            del self._records[key]
 
     # -- the log -----------------------------------------------------------------
 
