@@ -152,11 +152,27 @@ def test_dockyard_plugins_exits_1_when_a_plugin_is_broken_and_lists_the_rest(
 
 
 class RaisesOnInspection(Complete):
+    def __dir__(self) -> list[str]:
+        raise RuntimeError("not started")
+
+
+class PropertyRaisesBeforeStart(Complete):
     @property
     def state(self) -> object:
         raise RuntimeError("not started")
 
 
 def test_a_plugin_that_raises_when_inspected_is_broken_not_fatal() -> None:
-    """pluggy reads every attribute of a plugin when it registers it."""
+    """pluggy lists a plugin's attributes (``dir``) when it registers it."""
     assert broken_reason(RaisesOnInspection()) == "not started"
+
+
+def test_a_property_that_raises_before_start_does_not_break_registration() -> None:
+    """pluggy (1.7 on) finds hooks with ``inspect.getattr_static``: registering a plugin
+    runs none of its properties."""
+    host = PluginHost()
+    host.register(
+        LoadedPlugin(PluginInfo("p", CONTAINERIZERS, "x", "1"), PropertyRaisesBeforeStart())
+    )
+    assert host.broken == []
+    assert host.names(CONTAINERIZERS) == ["p"]
