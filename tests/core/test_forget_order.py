@@ -66,12 +66,8 @@ def plugin() -> ForgettingContainerizer:
 
 @pytest_asyncio.fixture
 async def driver(tmp_path: Path, plugin: ForgettingContainerizer) -> AsyncIterator[AgentDriver]:
-    driver = AgentDriver(tmp_path / "work", {"a": plugin})
-    await driver.start()
-    try:
+    async with AgentDriver(tmp_path / "work", {"a": plugin}) as driver:
         yield driver
-    finally:
-        await driver.close()
 
 
 @pytest.fixture

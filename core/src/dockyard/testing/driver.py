@@ -111,6 +111,14 @@ class AgentDriver:
         self.agent = Agent(self._flags(), self.host)
         await self.start()
 
+    async def __aenter__(self) -> AgentDriver:
+        """``async with AgentDriver(...) as driver:`` starts it, and closes it at the end."""
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
     async def close(self) -> None:
         """Kill every task still running (no grace), then stop: what a fixture tears down."""
         if self.running:

@@ -85,19 +85,17 @@ async def dockyard_agent(
 ) -> AsyncIterator[AgentDriver]:
     """A started in-process agent; its tasks are killed and it is stopped afterwards, then
     every process the test started and its plugin lost is killed (:class:`ProcessSweeper`)."""
-    async with ProcessSweeper():
-        driver = AgentDriver(
+    async with (
+        ProcessSweeper(),
+        AgentDriver(
             dockyard_work_dir,
             dockyard_containerizers,
             dockyard_fetchers,
             flags=dockyard_flags,
             timeout=dockyard_timeout,
-        )
-        await driver.start()
-        try:
-            yield driver
-        finally:
-            await driver.close()
+        ) as driver,
+    ):
+        yield driver
 
 
 @pytest.fixture

@@ -148,18 +148,17 @@ class ContainerizerConformance(ConformanceSuite):
         entry_point_name: str,
         agent_flags: Sequence[str],
     ) -> AsyncIterator[AgentDriver]:
-        async with ProcessSweeper():  # what a failing test or a lost task left is killed
-            driver = AgentDriver(
+        # The sweeper kills what a failing test or a lost task left.
+        async with (
+            ProcessSweeper(),
+            AgentDriver(
                 tmp_path / "work",
                 {entry_point_name: plugin_factory()},
                 flags=agent_flags,
                 timeout=self.timeout,
-            )
-            await driver.start()
-            try:
-                yield driver
-            finally:
-                await driver.close()
+            ) as driver,
+        ):
+            yield driver
 
     @pytest.fixture
     def make_task(

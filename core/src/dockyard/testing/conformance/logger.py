@@ -181,18 +181,14 @@ class LoggerConformance(ConformanceSuite):
         containerizer_factory: Callable[[], object],
         agent_flags: Sequence[str],
     ) -> AsyncIterator[AgentDriver]:
-        driver = AgentDriver(
+        async with AgentDriver(
             tmp_path / "work",
             {containerizer_name: containerizer_factory()},
             loggers={logger_name: logger_factory()},
             flags=[f"--container_logger={logger_name}", *agent_flags],
             timeout=self.timeout,
-        )
-        await driver.start()
-        try:
+        ) as driver:
             yield driver
-        finally:
-            await driver.close()
 
     @pytest.fixture
     def make_task(
