@@ -223,3 +223,26 @@ async def test_ids_are_unique(supervisor: ProcessSupervisor, sandbox: Path) -> N
     with pytest.raises(SupervisorError, match="'same' already exists"):
         await spawn(supervisor, "same", "exit 1", sandbox)
     assert (await first.wait()).exit_code == 0
+
+
+async def test_a_supervisor_started_while_another_serves_leaves_it_the_state_dir(
+    supervisor: ProcessSupervisor, tmp_path: Path, sandbox: Path
+) -> None:
+    """Two clients starting a supervisor at once: the second one's supervisor finds the
+    first serving and exits 0 (its client then connects), instead of failing."""
+    second = await asyncio.to_thread(
+        subprocess.run,
+        [
+            sys.executable,
+            "-m",
+            "dockyard.supervision.server",
+            "--state-dir",
+            str(tmp_path / "state"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode == 0, second.stderr
+    ended = await (await spawn(supervisor, "still-served", "exit 4", sandbox)).wait()
+    assert ended.exit_code == 4

@@ -458,8 +458,13 @@ def _peer_uid(writer: asyncio.StreamWriter) -> int:
     return int(uid)
 
 
-def _lock(path: Path) -> int:
-    """Hold the state dir's lock for life: one supervisor per agent work dir."""
+def _lock(path: Path) -> int | None:
+    """Hold the state dir's lock for life: one supervisor per agent work dir.
+
+    The holder may be a supervisor still exiting (wait for it), or one that serves, started
+    at the same moment by another client: then None, and this one leaves at once, its
+    starter connecting to that one instead of failing after the timeout.
+    """
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     deadline = time.monotonic() + LOCK_TIMEOUT_SECONDS
     while True:
@@ -467,9 +472,24 @@ def _lock(path: Path) -> int:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return fd
         except BlockingIOError:
+            if _serving():
+                os.close(fd)
+                return None
             if time.monotonic() > deadline:
                 raise SystemExit(f"another supervisor holds {path}") from None
             time.sleep(0.02)
+
+
+def _serving() -> bool:
+    """Whether a supervisor answers on the socket in the working directory (the state dir)."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(SOCKET_NAME)
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -482,7 +502,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     state_dir.mkdir(parents=True, exist_ok=True)
     os.chdir(state_dir)  # a relative socket name dodges the 108-byte limit on socket paths
-    _lock(state_dir / LOCK_NAME)
+    if _lock(state_dir / LOCK_NAME) is None:
+        log.info("another supervisor serves %s; leaving it to its clients", state_dir)
+        return 0
     with contextlib.suppress(FileNotFoundError):
         os.unlink(SOCKET_NAME)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
