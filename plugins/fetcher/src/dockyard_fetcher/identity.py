@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from dockyard import users
 
 from dockyard_fetcher.errors import FetchError
 
-
-@dataclass(frozen=True)
-class Identity:
-    """A user to act as: local files are read with these ids, fetched files are given to them."""
-
-    name: str
-    uid: int
-    gid: int
-    groups: tuple[int, ...]
+Identity = users.User
+"""A user to act as: local files are read with these ids, fetched files are given to them."""
 
 
 def identity_for(user: str | None) -> Identity | None:
@@ -35,7 +27,7 @@ def identity_for(user: str | None) -> Identity | None:
         raise FetchError(f"Failed to switch to user '{user}': no such user") from None
     if found.uid == 0:
         return None
-    return Identity(name=user, uid=found.uid, gid=found.gid, groups=found.groups)
+    return found
 
 
 def give(path: Path, owner: Identity | None) -> None:
