@@ -13,7 +13,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -69,14 +72,18 @@ async def bare_spawning(count: int, in_flight: int = 50) -> float:
     return count / (time.perf_counter() - started)
 
 
-async def throughput(count: int, scratch: Path | None = None) -> tuple[float, int]:
-    """Tasks per second, and statuses delivered to the subscriber."""
+async def throughput(count: int, scratch: Path | None = None) -> tuple[float, int, CpuPerTask]:
+    """Tasks per second, statuses delivered to the subscriber, and the CPU time the agent
+    and its supervisor spent per task meanwhile (after one warm-up task started both)."""
     async with (
         running_agent("--containerizers=mesos", under=scratch) as agent,
         client() as session,
     ):
         stream = await session.post(f"{agent.url}/api/v1", json={"type": "SUBSCRIBE"})
         ids = [f"load-{n}" for n in range(count)]
+        await launch_all(agent, session, ["warm-up"], "true")
+        processes = [agent.process.pid, *supervisor_pids(agent)]
+        spent_before = [cpu_seconds(pid) for pid in processes]
         finished: set[str] = set()
         delivered = 0
         started = time.perf_counter()
@@ -84,28 +91,57 @@ async def throughput(count: int, scratch: Path | None = None) -> tuple[float, in
         async for event in events(stream):
             if event["type"] != "TASK_UPDATED":
                 continue
-            delivered += 1
             status = event["task_updated"]["status"]
+            if status["task_id"]["value"] == "warm-up":
+                continue
+            delivered += 1
             if status["state"] in TERMINAL:
                 finished.add(status["task_id"]["value"])
                 if len(finished) == count:
                     break
         elapsed = time.perf_counter() - started
+        spent = [
+            cpu_seconds(pid) - before for pid, before in zip(processes, spent_before, strict=True)
+        ]
         await launching
         stream.close()
-        return count / elapsed, delivered
+        cpu = CpuPerTask(agent=spent[0] / count * 1e3, supervisor=sum(spent[1:]) / count * 1e3)
+        return count / elapsed, delivered, cpu
+
+
+@dataclass
+class CpuPerTask:
+    """Milliseconds of CPU (user + system, children excluded) per task."""
+
+    agent: float
+    supervisor: float
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of one process (``/proc/<pid>/stat``), its children not."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def supervisor_pids(agent: AgentProcess) -> list[int]:
+    """The mesos plugin's supervisor processes started for this work dir."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes()
+        except OSError:
+            continue
+        if b"dockyard.supervision.server" in text and str(agent.work_dir).encode() in text:
+            found.append(int(cmdline.parent.name))
+    return found
 
 
 def supervisor_rss(agent: AgentProcess) -> int:
     """RSS of the mesos plugin's supervisor processes started for this work dir."""
     total = 0
-    for status in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            cmdline = status.read_bytes()
-        except OSError:
-            continue
-        if b"dockyard.supervision.server" in cmdline and str(agent.work_dir).encode() in cmdline:
-            for line in (status.parent / "status").read_text().splitlines():
+    for pid in supervisor_pids(agent):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1]) * 1024
     return total
@@ -154,13 +190,14 @@ async def soak(count: int, warm_up: int = 1000) -> float:
 
 async def run(quick: bool) -> list[Result]:
     count = 100 if quick else 500
-    rates, bare, delivered = [], [], []
+    rates, bare, delivered, cpu = [], [], [], []
     with scratch_directory() as scratch:
         for _ in range(1 if quick else 3):
             bare.append(await bare_spawning(count))
-            rate, statuses = await throughput(count, scratch)
+            rate, statuses, spent = await throughput(count, scratch)
             rates.append(rate)
             delivered.append(100 * statuses / (STATUSES_PER_TASK * count))
+            cpu.append(spent)
     rss = [await rss_per_task(20 if quick else 100)]
     soak_count = 3000 if quick else 20_000
     growth = [await soak(soak_count)]
@@ -187,6 +224,20 @@ async def run(quick: bool) -> list[Result]:
             Target("all (100%)", "at_least", 100.0),
             delivered,
             note=f"{STATUSES_PER_TASK} per task expected (STAGING, STARTING, RUNNING, FINISHED)",
+        ),
+        Result(
+            f"agent CPU per task ({count} tasks through the HTTP API)",
+            "ms",
+            Target("report", "report"),
+            [spent.agent for spent in cpu],
+            note="user + system time of the agent process over the same runs",
+        ),
+        Result(
+            f"supervisor CPU per task ({count} tasks through the HTTP API)",
+            "ms",
+            Target("report", "report"),
+            [spent.supervisor for spent in cpu],
+            note="user + system time of the mesos plugin's supervisor, its tasks not counted",
         ),
         Result(
             "agent RSS per running native task",
