@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 
 from .calls import launch
-from .conftest import RunningAgent, stop_agent
+from .conftest import RunningAgent, polled, stop_agent
 from .recordio import next_event, next_task_update
 
 TERMINAL = ("TASK_FINISHED", "TASK_FAILED", "TASK_KILLED")
@@ -234,6 +235,26 @@ async def test_metrics_snapshot_and_prometheus(make_agent) -> None:
     async with agent.session.get(f"{agent.url}/metrics") as r:
         text = await r.text()
     assert "dockyard_slave_tasks_finished 1.0" in text
+
+
+async def test_every_request_gets_an_access_log_line(make_agent) -> None:
+    agent: RunningAgent = await make_agent()
+    assert (await agent.call({"type": "GET_HEALTH"})).status == 200
+    async with agent.session.get(f"{agent.url}/metrics/snapshot?x=1") as response:
+        assert response.status == 200
+    assert (await agent.call("{not json")).status == 400
+    log = agent.log
+    assert log is not None
+
+    def access_lines() -> list[str]:  # each written once its response is sent
+        return [line for line in log.read_text().splitlines() if "aiohttp.access" in line]
+
+    await polled(lambda: len(access_lines()) == 3)
+    lines = access_lines()
+    request_line = r'"(POST /api/v1|GET /metrics/snapshot\?x=1) HTTP/1\.1"'
+    pattern = rf"127\.0\.0\.1 \[\d\d/\w{{3}}/\d{{4}}:\d\d:\d\d:\d\d \+0000\] {request_line} "
+    assert all(re.search(pattern + r"(200|400) \d+ [\d.]+ms$", line) for line in lines), lines
+    assert [line.split('" ')[1].split()[0] for line in lines] == ["200", "200", "400"]
 
 
 async def test_sigterm_shuts_down_cleanly_and_leaves_tasks_running(make_agent) -> None:

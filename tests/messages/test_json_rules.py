@@ -39,6 +39,7 @@ from dockyard.messages import (
     loads,
     parse_json,
 )
+from dockyard.messages.jsontext import compact
 
 MESOS_TASK: dict[str, Any] = {
     "name": "web",
@@ -435,3 +436,15 @@ def test_untrusted_json_text_is_refused_with_a_message_error(text: str | bytes, 
 
 def test_json_nested_64_levels_deep_is_accepted() -> None:
     assert parse_json("[" * 64 + "]" * 64) == parse_json(("[" * 64 + "]" * 64).encode())
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        MESOS_TASK,
+        {"big": 10**30, "small": -(10**30), "nested": [{"x": 2**64}]},
+        {"text": "é \u2028 \U0001f600 \"quoted\" \\ </script>", "float": 0.1, "tiny": 1e-7},
+    ],
+)
+def test_compact_json_reads_back_as_the_same_value(value: Any) -> None:
+    assert parse_json(compact(value)) == value

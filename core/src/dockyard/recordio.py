@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 from dockyard.messages import dump
+from dockyard.messages.jsontext import compact
 
 
 def encode(message: object) -> bytes:
     """One record holding ``message`` as Mesos JSON."""
-    body = json.dumps(dump(message), separators=(",", ":")).encode()
+    body = compact(dump(message)).encode()
     return f"{len(body)}\n".encode() + body

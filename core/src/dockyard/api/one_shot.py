@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from dockyard.agent import Agent
+from dockyard.api.access_log import AccessLog
 from dockyard.api.server import READY, create_app
 from dockyard.containers import StartupError
 from dockyard.flags import Flags
@@ -28,7 +29,12 @@ by then, so its stream has normally ended already)."""
 async def serving_executors(agent: Agent, flags: Flags) -> AsyncIterator[None]:
     """Serve the executor API of a started agent, and export it as MESOS_AGENT_ENDPOINT."""
     app = create_app(agent, flags, executor_only=True)
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT)
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+        access_log_class=AccessLog,
+    )
     await runner.setup()
     try:
         try:

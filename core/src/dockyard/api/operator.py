@@ -39,6 +39,7 @@ from dockyard.messages import (
     VersionInfo,
     dump,
 )
+from dockyard.messages.jsontext import compact
 from dockyard.messages.unknown import load_checked
 from dockyard.standalone import ContainerNotFoundError, ContainerStillRunningError
 from dockyard.validation import validate_call
@@ -49,7 +50,7 @@ Handler = Callable[[web.Request, Call], Awaitable[web.StreamResponse]]
 
 
 def respond(response: Response) -> web.Response:
-    return web.json_response(dump(response))
+    return web.json_response(dump(response), dumps=compact)
 
 
 def bad_request(reason: str) -> web.Response:

@@ -18,6 +18,7 @@ from aiohttp.typedefs import Handler
 
 from dockyard.agent import Agent
 from dockyard.api import executor, files, metrics, operator, ui
+from dockyard.api.access_log import AccessLog
 from dockyard.api.auth import CREDENTIALS, authenticate, credentials_from_flags
 from dockyard.api.browser_guard import (
     ALLOWED_HOSTS,
@@ -90,7 +91,7 @@ async def serve(flags: Flags, host: PluginHost) -> None:
     """Run the agent until SIGTERM or SIGINT."""
     agent = Agent(flags, host)
     app = create_app(agent, flags)
-    runner = web.AppRunner(app, handle_signals=False)
+    runner = web.AppRunner(app, handle_signals=False, access_log_class=AccessLog)
     await runner.setup()
     site = web.TCPSite(runner, flags.ip, flags.port)
     try:

@@ -24,6 +24,7 @@ from dockyard.messages import (
     dump,
     load,
 )
+from dockyard.messages.jsontext import compact
 from dockyard.redaction import redact_secrets
 from dockyard.statuses import TERMINAL_STATES, KillCause
 
@@ -79,34 +80,32 @@ def checksum(text: str) -> int:
 
 def identity_json(record: TaskRecord) -> str:
     """What never changes after launch (secrets redacted)."""
-    return json.dumps(
+    return compact(
         {
             "task": redact_secrets(dump(record.task)),
             "framework": dump(record.framework),
             "executor_id": record.executor_id,
             "container_id": dump(record.container_id),
             "sandbox": str(record.sandbox),
-        },
-        separators=(",", ":"),
+        }
     )
 
 
 def progress_json(record: TaskRecord) -> str:
     """What the agent learns while the task runs."""
-    return json.dumps(
+    return compact(
         {
             "containerizer": record.containerizer,
             "handle": record.handle,
             "exit_status": record.exit_status,
             "kill_cause": record.kill_cause.value if record.kill_cause else None,
             "launched_at": record.launched_at,
-        },
-        separators=(",", ":"),
+        }
     )
 
 
 def status_json(status: TaskStatus) -> str:
-    return json.dumps(dump(status), separators=(",", ":"))
+    return compact(dump(status))
 
 
 def decode_record(identity: str, progress: str, statuses: list[str]) -> TaskRecord:
