@@ -194,10 +194,9 @@ class TaskLifecycle:
             lambda: self.stop(record, KillCause.REGISTRATION_TIMEOUT, None),
         )
         try:
-            # mkdirs are slow on a busy disk: off the event loop
-            await asyncio.to_thread(create_sandbox, config.sandbox, config.user)
-            if record.kill_cause is not None:  # killed meanwhile: nothing to destroy yet
-                raise LaunchError("killed before its container was launched")
+            # On the event loop: a few mkdirs cost less than a thread's hand-off and
+            # wake-up, and no kill can come between them and the launch.
+            create_sandbox(config.sandbox, config.user)
             launched = await self.dispatcher.launch(config, observe=self._observer(record))
         except LaunchError as error:
             self._launch_failed(record, str(error))

@@ -11,7 +11,6 @@ tasks it takes), :meth:`command_line` (to wrap the command, e.g. in ``unshare``)
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Sequence
 from datetime import timedelta
@@ -95,7 +94,7 @@ class SubprocessContainerizer:
         output = config.output_or_sandbox()
         try:
             if user is not None:
-                await asyncio.to_thread(os.chown, config.sandbox, user.uid, user.gid)
+                os.chown(config.sandbox, user.uid, user.gid)
             process = await self.started_supervisor().spawn(
                 key,
                 argv,
