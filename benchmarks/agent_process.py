@@ -70,20 +70,56 @@ async def running_agent(*flags: str, under: Path | None = None) -> AsyncIterator
             await asyncio.to_thread(stop_agent, agent)
 
 
-@contextlib.contextmanager
-def scratch_directory() -> Iterator[Path]:
-    """Where the agents of several measured rounds leave their work dirs, all removed at
-    the end rather than after each round.
+SCRATCH_VOLUME_BYTES = 4 << 30
+"""Sparse: the rounds write a few MB into it."""
 
-    On ext4 without a journal (this project's benchmark machine), a new inode skips every
-    free inode of its block group deleted in the last one to six minutes
-    (``recently_deleted()`` in fs/ext4/ialloc.c), checking each: after one round's
-    clean-up deleted thousands of sandbox files, the next round's sandboxes cost several
-    times more to create (measured: 117 against 155-197 tasks/s). A round must not pay for
-    the one before it; the cost of the agent's own files is measured either way.
+
+@dataclass(frozen=True)
+class Scratch:
+    path: Path
+    where: str
+    """What the work dirs are on, for the results' notes."""
+
+
+@contextlib.contextmanager
+def scratch_directory() -> Iterator[Scratch]:
+    """Where the agents of several measured rounds leave their work dirs: a fresh ext4
+    volume with a journal (a loop device) when this runs as root, else a temp dir.
+
+    The benchmark machine's root file system is ext4 without a journal, where a new inode
+    skips every free inode of its block group deleted in the last one to six minutes,
+    reading each (``recently_deleted()`` in fs/ext4/ialloc.c): there, what the agent's
+    sandboxes cost depended on what anything on the machine deleted minutes before (a
+    test run, the previous round's clean-up: 117 against 155-197 tasks/s). On a volume of
+    their own, the agent's files cost what they cost on a journaled disk, every run alike.
+    Nothing is removed until the end, so that no round pays for the one before.
     """
     with tempfile.TemporaryDirectory(prefix="dockyard-bench-") as tmp:
-        yield Path(tmp)
+        image, mount_point = Path(tmp) / "volume.img", Path(tmp) / "volume"
+        mount_point.mkdir()
+        if not make_volume(image, mount_point):
+            yield Scratch(Path(tmp), "work dirs on the temp dir's file system")
+            return
+        try:
+            yield Scratch(mount_point, "work dirs on a fresh journaled ext4 volume")
+        finally:
+            subprocess.run(["umount", "--lazy", str(mount_point)], check=False)
+
+
+def make_volume(image: Path, mount_point: Path) -> bool:
+    """Mount a sparse ext4 image with a journal through a loop device; False where that
+    cannot be done (not root, no loop devices, no mkfs.ext4)."""
+    with image.open("wb") as file:
+        file.truncate(SCRATCH_VOLUME_BYTES)
+    for command in (
+        ["mkfs.ext4", "-q", "-F", "-O", "has_journal", str(image)],
+        ["mount", "-o", "loop", str(image), str(mount_point)],
+    ):
+        try:
+            subprocess.run(command, capture_output=True, check=True)
+        except (OSError, subprocess.CalledProcessError):
+            return False
+    return True
 
 
 def wait_for_url(process: subprocess.Popen[bytes], log: Path) -> str:
