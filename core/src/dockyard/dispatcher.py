@@ -83,6 +83,8 @@ class _Entry:
 
 def container_key(container_id: ContainerID) -> str:
     """Mesos's string form: parents joined with ``.``."""
+    if container_id.parent is None:  # most containers: asked for some twenty times a task
+        return container_id.value
     parts = []
     current: ContainerID | None = container_id
     while current is not None:

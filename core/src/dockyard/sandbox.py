@@ -46,7 +46,7 @@ def standalone_sandbox(work_dir: Path, container_id: str) -> Path:
 
 def create_state_dir(meta_dir: Path) -> None:
     """Create ``<work_dir>/meta`` for the agent alone, or narrow an existing one to that."""
-    _create_parents(meta_dir)
+    _mkdir(str(meta_dir.parent), exist_ok=True)
     meta_dir.mkdir(exist_ok=True)
     os.chmod(meta_dir, STATE_MODE)
     work_dir = meta_dir.parent
@@ -76,36 +76,41 @@ def create_sandbox(sandbox: Path, user: str | None) -> None:
 
 def make_directory(sandbox: Path) -> None:
     """``mkdir -p`` with :data:`DIRECTORY_MODE`, whatever the umask, again if garbage
-    collection removes an emptied parent meanwhile."""
+    collection removes an emptied parent meanwhile. Parents are looked at only when the
+    sandbox's own mkdir finds one missing (a launch makes one to three directories)."""
     for attempt in range(3):
         try:
-            _create_parents(sandbox)
-            sandbox.mkdir()
-            break
+            _mkdir(str(sandbox), exist_ok=False)
+            return
         except FileNotFoundError:
             if attempt == 2:
                 raise
-    os.chmod(sandbox, DIRECTORY_MODE)
 
 
-def _create_parents(path: Path) -> None:
-    """``mkdir -p`` of the parents, each new one with :data:`DIRECTORY_MODE` exactly."""
-    missing = []
-    for parent in path.parents:
-        if parent.is_dir():
-            break
-        missing.append(parent)
-    for directory in reversed(missing):
+def _mkdir(path: str, *, exist_ok: bool) -> None:
+    """``path`` and its missing parents, each new one with :data:`DIRECTORY_MODE` exactly."""
+    try:
         try:
-            directory.mkdir()
-        except FileExistsError:  # created meanwhile, by a concurrent launch
-            continue
-        os.chmod(directory, DIRECTORY_MODE)
+            os.mkdir(path, DIRECTORY_MODE)
+        except FileNotFoundError:
+            _mkdir(os.path.dirname(path), exist_ok=True)
+            os.mkdir(path, DIRECTORY_MODE)
+    except FileExistsError:  # a parent made meanwhile, by a concurrent launch
+        if exist_ok:
+            return
+        raise
+    os.chmod(path, DIRECTORY_MODE)
 
 
 def point_latest_at(sandbox: Path) -> None:
-    """Replace ``runs/latest`` atomically so readers never see it missing."""
+    """Point ``runs/latest`` at ``sandbox``; a replaced link is swapped atomically, so
+    that readers never see it missing."""
     latest = sandbox.parent / "latest"
+    try:
+        os.symlink(sandbox.name, latest)  # the executor's first run
+        return
+    except FileExistsError:
+        pass
     tmp = sandbox.parent / f".latest.{os.getpid()}"
     tmp.unlink(missing_ok=True)
     tmp.symlink_to(sandbox.name)
