@@ -67,12 +67,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+
+
 def run_command(args: list[str]) -> int:
     if is_client_command(args):
         from dockyard.client.cli import client_main  # rich and the client load on use
 
         return client_main(args)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
+    # What LOG_FORMAT leaves out is not gathered either (the logging HOWTO's
+    # "Optimization"): the agent logs a line per API request.
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    logging._srcfile = None
     if not args or args[0] in ("-h", "--help", "help"):
         host = PluginHost.from_entry_points()
         print(USAGE)
