@@ -116,6 +116,25 @@ async def test_an_exit_code_and_a_signal_are_told_apart(
     assert (sandbox / "stdout").read_text() == "out\n"
 
 
+async def test_a_burst_of_requests_in_one_turn_each_gets_its_own_answer(
+    supervisor: ProcessSupervisor, tmp_path: Path
+) -> None:
+    """The client sends a turn's requests in one write; the supervisor must still answer
+    each, and report each exit, to the right caller."""
+    sandboxes = [tmp_path / f"s{n}" for n in range(40)]
+    for sandbox in sandboxes:
+        sandbox.mkdir()
+    processes = await asyncio.gather(
+        *(
+            spawn(supervisor, f"burst-{n}", f"exit {n}", sandbox)
+            for n, sandbox in enumerate(sandboxes)
+        )
+    )
+    assert len({process.pid for process in processes}) == len(sandboxes)
+    ends = await asyncio.gather(*(process.wait() for process in processes))
+    assert [end.exit_code for end in ends] == list(range(len(sandboxes)))
+
+
 async def test_kill_gives_the_grace_period_then_sigkills(
     supervisor: ProcessSupervisor, sandbox: Path
 ) -> None:

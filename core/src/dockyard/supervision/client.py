@@ -50,6 +50,8 @@ class SupervisorClient:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._pending: dict[int, asyncio.Future[Message]] = {}
+        self._outgoing: list[bytes] = []
+        """Messages posted in this event-loop turn, sent together at its end."""
         self._last_request = 0
         self._listener: asyncio.Task[None] | None = None
         self._catch_up: asyncio.Task[None] | None = None
@@ -92,6 +94,7 @@ class SupervisorClient:
             return None
 
     def _disconnect(self) -> None:
+        self._outgoing.clear()  # their requests fail with the connection, never resent
         if self._writer is not None:
             self._writer.close()
             self._writer = None
@@ -150,7 +153,16 @@ class SupervisorClient:
         """Send a message; without a ``req`` number, its reply is dropped."""
         if self._writer is None:
             raise SupervisorError("not connected to the supervisor")
-        self._writer.write(encode(message))
+        if not self._outgoing:
+            asyncio.get_running_loop().call_soon(self._send_outgoing)
+        self._outgoing.append(encode(message))
+
+    def _send_outgoing(self) -> None:
+        """One write for the turn's messages: a burst's spawns and forgets would each
+        cost a send, and a wake-up of the supervisor."""
+        outgoing, self._outgoing = self._outgoing, []
+        if outgoing and self._writer is not None:
+            self._writer.write(b"".join(outgoing))
 
     async def _listen(self) -> None:
         """Dispatch replies and exit events; on a lost connection, reconnect and catch up."""
