@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import pytest
@@ -443,8 +444,32 @@ def test_json_nested_64_levels_deep_is_accepted() -> None:
     [
         MESOS_TASK,
         {"big": 10**30, "small": -(10**30), "nested": [{"x": 2**64}]},
-        {"text": "é \u2028 \U0001f600 \"quoted\" \\ </script>", "float": 0.1, "tiny": 1e-7},
+        {"text": 'é \u2028 \U0001f600 "quoted" \\ </script>', "float": 0.1, "tiny": 1e-7},
     ],
 )
 def test_compact_json_reads_back_as_the_same_value(value: Any) -> None:
     assert parse_json(compact(value)) == value
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ('{"a": "\\ud800"}', "a: contains a lone surrogate (\\ud800)"),
+        ('{"a": "\\uDFFF x"}', "a: contains a lone surrogate (\\udfff)"),
+        ('{"a": ["\udc80"]}', "a[0]: contains a lone surrogate (\\udc80)"),  # surrogateescape
+        ('{"\\udc80": 1}', "contains a lone surrogate"),
+        ("[" * 65 + "]" * 65, "nested more than 64 levels deep"),
+        ('{"a":' * 65 + "1" + "}" * 65, "nested more than 64 levels deep"),
+    ],
+)
+def test_parse_json_refuses_what_no_message_may_hold(text: str, problem: str) -> None:
+    with pytest.raises(MessageError, match=re.escape(problem)):
+        parse_json(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[" * 64 + "]" * 64, '{"a": "\\u00e9 \\n", "b": "é 😀"}', '{"brackets": "' + "[{" * 40 + '"}'],
+)
+def test_parse_json_takes_what_keeps_the_rules(text: str) -> None:
+    assert parse_json(text) is not None

@@ -55,8 +55,25 @@ def parse_json(text: str | bytes, *, path: str = "") -> Any:
         raise MessageError.at(
             path, f"a number has more than {sys.get_int_max_str_digits()} digits"
         ) from None
-    _check_tree(value, path)
+    if _may_break_rules(text):
+        _check_tree(value, path)
     return value
+
+
+def _may_break_rules(text: str) -> bool:
+    """Whether ``text`` can hold what :func:`_check_tree` looks for: a launch has a dozen
+    brackets and no escape, and is not walked. Nesting needs an opening bracket per
+    level; a lone surrogate, a ``\\u`` escape or one already in ``text`` (read with
+    ``surrogateescape``, as stdin is under the C locale)."""
+    if text.count("{") + text.count("[") >= MAX_DEPTH or "\\u" in text:
+        return True
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 _TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep"
