@@ -26,16 +26,15 @@ def task_sandbox(
     work_dir: Path, agent_id: str, framework_id: str, executor_id: str, container_id: str
 ) -> Path:
     """``<work_dir>/slaves/<agent>/frameworks/<fw>/executors/<executor>/runs/<container>``."""
-    return (
-        work_dir
-        / "slaves"
-        / agent_id
-        / "frameworks"
-        / framework_id
-        / "executors"
-        / executor_id
-        / "runs"
-        / container_id
+    return work_dir.joinpath(
+        "slaves",
+        agent_id,
+        "frameworks",
+        framework_id,
+        "executors",
+        executor_id,
+        "runs",
+        container_id,
     )
 
 
