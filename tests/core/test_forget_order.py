@@ -48,13 +48,21 @@ class HeldCommits:
     def __init__(self) -> None:
         self.holding = threading.Event()
         self.release = threading.Event()
+        self.staged_terminal = False
 
-    def wrap(self, commit: object) -> object:
-        def held_commit(store: LedgerStore, batch: Batch) -> None:
-            if any('"TASK_FINISHED"' in row[3] for row in batch.statuses):
+    def wrap_stage(self, stage: object) -> object:
+        def noted_stage(store: LedgerStore, batch: Batch) -> None:
+            self.staged_terminal = any('"TASK_FINISHED"' in row[3] for row in batch.statuses)
+            stage(store, batch)  # type: ignore[operator]
+
+        return noted_stage
+
+    def wrap_commit(self, commit: object) -> object:
+        def held_commit(store: LedgerStore) -> None:
+            if self.staged_terminal:
                 self.holding.set()
                 self.release.wait(timeout=60)
-            commit(store, batch)  # type: ignore[operator]
+            commit(store)  # type: ignore[operator]
 
         return held_commit
 
@@ -73,7 +81,8 @@ async def driver(tmp_path: Path, plugin: ForgettingContainerizer) -> AsyncIterat
 @pytest.fixture
 def held(monkeypatch: pytest.MonkeyPatch) -> Iterator[HeldCommits]:
     held = HeldCommits()
-    monkeypatch.setattr(LedgerStore, "commit", held.wrap(LedgerStore.commit))
+    monkeypatch.setattr(LedgerStore, "stage", held.wrap_stage(LedgerStore.stage))
+    monkeypatch.setattr(LedgerStore, "commit", held.wrap_commit(LedgerStore.commit))
     yield held
     held.release.set()  # never leave the ledger's thread waiting
 

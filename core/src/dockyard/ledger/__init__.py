@@ -127,6 +127,9 @@ class Ledger:
         self._writing: list[_Entry] = []
         """The flusher's current batch: being written, or held while the disk fails."""
         self._flusher: asyncio.Task[None] | None = None
+        self._store_lock = asyncio.Lock()
+        """The store's connection serves one statement at a time: a batch is staged on
+        the event loop and committed on the writing thread, other reads run there."""
         self.failure: str | None = None
         """Why the last write failed, while writes are failing."""
         self.feed = Feed(self._read_log)
@@ -205,7 +208,7 @@ class Ledger:
                 log.error("closing with %d updates the disk did not take", self.held)
                 self._flusher.cancel()
         self.feed.close()
-        await asyncio.get_running_loop().run_in_executor(self._io, self._store.close)
+        await self._on_io(self._store.close)
         self._io.shutdown(wait=False)
 
     # -- reading -----------------------------------------------------------------
@@ -321,9 +324,10 @@ class Ledger:
             self._writing, self._pending = self._pending, []
             attempt = 0
             while True:
-                batch = self._batch(self._writing)
                 try:
-                    await loop.run_in_executor(self._io, self._store.commit, batch)
+                    async with self._store_lock:
+                        self._store.stage(self._batch(self._writing))
+                        await loop.run_in_executor(self._io, self._store.commit)
                     break
                 except StorageError as error:
                     if self.failure is None:
@@ -481,4 +485,5 @@ class Ledger:
         return await self._on_io(self._store.oldest_end)
 
     async def _on_io(self, function: Callable[..., T], *args: object) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._io, function, *args)
+        async with self._store_lock:
+            return await asyncio.get_running_loop().run_in_executor(self._io, function, *args)

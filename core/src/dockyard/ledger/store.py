@@ -20,6 +20,7 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 log = logging.getLogger(__name__)
 
@@ -175,12 +176,14 @@ class LedgerStore:
 
     # -- writing -----------------------------------------------------------------
 
-    def commit(self, batch: Batch) -> None:
-        """Write ``batch`` in one durable transaction, or nothing (raises StorageError).
+    def stage(self, batch: Batch) -> None:
+        """Begin ``batch``'s transaction and write its rows, which stay in memory until
+        :meth:`commit`; raises StorageError, leaving nothing begun.
 
-        An empty batch writes a probe row instead: after a failure it is what proves
-        that the disk takes writes again (a transaction that changes nothing would
-        succeed on a full disk).
+        Done on the event loop: each row's step would otherwise hand the GIL between
+        the loop and the writing thread twice. An empty batch writes a probe row: after
+        a failure it is what proves that the disk takes writes again (a transaction
+        that changes nothing would succeed on a full disk).
         """
         db = self._connection()
         try:
@@ -206,11 +209,22 @@ class LedgerStore:
             db.executemany(
                 "UPDATE tasks SET completed = ?, ended_at = ? WHERE key = ?", batch.completed
             )
+        except sqlite3.Error as error:
+            self._fail(db, error)
+
+    def commit(self) -> None:
+        """Make the staged batch durable (its pages written and synced in one statement,
+        the GIL released throughout), or undo it; raises StorageError."""
+        db = self._connection()
+        try:
             db.execute("COMMIT")
         except sqlite3.Error as error:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise StorageError(f"cannot write the ledger {self.path}: {error}") from None
+            self._fail(db, error)
+
+    def _fail(self, db: sqlite3.Connection, error: sqlite3.Error) -> NoReturn:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise StorageError(f"cannot write the ledger {self.path}: {error}") from None
 
     def forget(self, keys: list[str]) -> None:
         """Delete tasks (and their statuses) whose sandboxes are gone."""
@@ -221,9 +235,7 @@ class LedgerStore:
             db.executemany("DELETE FROM tasks WHERE key = ?", [(k,) for k in keys])
             db.execute("COMMIT")
         except sqlite3.Error as error:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise StorageError(f"cannot write the ledger {self.path}: {error}") from None
+            self._fail(db, error)
 
     # -- garbage collection ------------------------------------------------------
 
