@@ -38,8 +38,6 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import psutil
-
 from dockyard.supervision import cgroups, leftovers
 from dockyard.supervision.execs import Commands
 from dockyard.supervision.output import TaskOutput
@@ -55,6 +53,7 @@ from dockyard.supervision.protocol import (
 )
 from dockyard.supervision.records import RecordLog, id_problem
 from dockyard.supervision.spawn import SpawnError, become_child_subreaper, raise_file_limit, spawn
+from dockyard.supervision.start_times import start_time
 
 LOCK_NAME = "supervisor.lock"
 PID_NAME = "supervisor.pid"
@@ -146,7 +145,7 @@ class Supervisor:
             output.close()
             raise
         record = ProcessRecord(
-            id=spec.id, pid=pid, start_time=psutil.Process(pid).create_time(), cgroups=spec.cgroups
+            id=spec.id, pid=pid, start_time=start_time(pid), cgroups=spec.cgroups
         )
         try:
             self._store.add(record)
@@ -190,9 +189,9 @@ class Supervisor:
             return
         try:
             task.pidfd = os.pidfd_open(record.pid)
-            if psutil.Process(record.pid).create_time() != record.start_time:
+            if start_time(record.pid) != record.start_time:
                 raise ProcessLookupError(record.pid)
-        except (ProcessLookupError, psutil.NoSuchProcess):
+        except ProcessLookupError:
             log.warning("task %s ended while no supervisor watched it", record.id)
             self._finish(task, None)
             return
