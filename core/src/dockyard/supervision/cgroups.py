@@ -309,11 +309,18 @@ def _read_stat(path: Path) -> dict[str, int]:
     return {pair[0]: int(pair[1]) for pair in pairs if len(pair) == 2}
 
 
-def join(directories: Iterable[str]) -> None:
-    """Move the calling process into ``directories`` (called by a task before exec)."""
-    for directory in directories:
-        with open(os.path.join(directory, "cgroup.procs"), "w") as procs:
-            procs.write("0")
+def join(directory: str) -> None:
+    """Move the calling process into the cgroup ``directory``."""
+    procs = open_procs(directory)
+    try:
+        os.write(procs, b"0")
+    finally:
+        os.close(procs)
+
+
+def open_procs(directory: str) -> int:
+    """The cgroup's ``cgroup.procs``, open for moving processes into it."""
+    return os.open(os.path.join(directory, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
 
 
 def kill_all(directories: Iterable[str]) -> None:

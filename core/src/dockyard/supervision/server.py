@@ -52,7 +52,13 @@ from dockyard.supervision.protocol import (
     encode,
 )
 from dockyard.supervision.records import RecordLog, id_problem
-from dockyard.supervision.spawn import SpawnError, become_child_subreaper, raise_file_limit, spawn
+from dockyard.supervision.spawn import (
+    Home,
+    SpawnError,
+    become_child_subreaper,
+    raise_file_limit,
+    spawn,
+)
 from dockyard.supervision.start_times import start_time
 
 LOCK_NAME = "supervisor.lock"
@@ -103,8 +109,8 @@ class Supervisor:
         self._idle: asyncio.TimerHandle | None = None
         self._stopped = asyncio.Event()
         self._loop = asyncio.get_running_loop()
-        self._owned_cgroups = cgroups.own_cgroups()
-        self._commands = Commands(self._owned_cgroups)
+        self._home = Home(cgroups.own_cgroups())
+        self._commands = Commands(self._home)
         self._cleanups: set[asyncio.Task[None]] = set()
 
     async def serve(self) -> None:
@@ -127,6 +133,7 @@ class Supervisor:
                 if task.output is not None:
                     task.output.close()
             self._store.close()
+            self._home.close()
         log.info("supervisor exiting; %d task(s) still running", self._running())
 
     # -- tasks ------------------------------------------------------------------------
@@ -140,7 +147,7 @@ class Supervisor:
         output = TaskOutput.open(spec)
         try:
             with output.for_task() as (out, err):
-                pid = spawn(spec, self._owned_cgroups, out, err)
+                pid = spawn(spec, self._home, out, err)
         except BaseException:
             output.close()
             raise
