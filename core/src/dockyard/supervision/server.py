@@ -216,7 +216,7 @@ class Supervisor:
                 return
             task = self._by_pid.get(info.si_pid)
             if task is not None:
-                self._kill(task, signal.SIGKILL)
+                self._kill_what_it_left(task)
             command = self._commands.reaping(info.si_pid)
             _, status = os.waitpid(info.si_pid, 0)
             if task is not None:
@@ -224,6 +224,15 @@ class Supervisor:
             if command:
                 self._commands.reaped(info.si_pid, status)
                 self._clean_up(leftovers.kill_all(self._strays))
+
+    def _kill_what_it_left(self, task: _Task) -> None:
+        """Its process has exited, unreaped: its pid still names its process group. What
+        :meth:`_kill` does besides needs no doing: an exited process has no children (the
+        kernel handed them to the supervisor, which kills its strays before telling the
+        exit, see :meth:`_report_exit`), and its commands are killed by :meth:`_finish`."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(task.record.pid, signal.SIGKILL)
+        cgroups.kill_all(task.record.cgroups)
 
     def _finish(self, task: _Task, status: int | None) -> None:
         """The task's process is gone: kill what it left, then tell its exit."""

@@ -14,9 +14,10 @@ from __future__ import annotations
 import os
 import time
 
+from dockyard.supervision import proc_files
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 BOOT_TIME_TTL_SECONDS = 1.0
-_CHUNK = 65536
 _STAT_FIELD = 19
 """``starttime``, counted from the first field after the command's closing parenthesis."""
 
@@ -28,7 +29,7 @@ def start_time(pid: int) -> float:
     """Seconds since the epoch at which ``pid`` started; ProcessLookupError if it is gone
     (a zombie still has one)."""
     try:
-        data = _read(f"/proc/{pid}/stat")
+        data = proc_files.read_made_at_once(f"/proc/{pid}/stat")
     except FileNotFoundError:
         raise ProcessLookupError(pid) from None
     fields = data[data.rfind(b")") + 2 :].split()
@@ -40,23 +41,10 @@ def boot_time() -> float:
     global _boot_time, _boot_time_read_at
     now = time.monotonic()
     if now - _boot_time_read_at >= BOOT_TIME_TTL_SECONDS:
-        for line in _read("/proc/stat").splitlines():
+        for line in proc_files.read_made_at_once("/proc/stat").splitlines():
             if line.startswith(b"btime"):
                 _boot_time, _boot_time_read_at = float(line.split()[1]), now
                 break
         else:
             raise RuntimeError("no 'btime' line in /proc/stat")
     return _boot_time
-
-
-def _read(path: str) -> bytes:
-    """A /proc file made in one go (``single_open``): a read that is not filled to the
-    brim has had all of it."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        chunks = [os.read(fd, _CHUNK)]
-        while len(chunks[-1]) == _CHUNK:
-            chunks.append(os.read(fd, _CHUNK))
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
