@@ -44,7 +44,7 @@ class Rotation:
 
 
 def open_log_file(
-    path: Path,
+    path: Path | str,
     *,
     append: bool = False,
     truncate: bool = False,
@@ -61,11 +61,12 @@ def open_log_file(
     """
     flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else 0)
     flags |= os.O_TRUNC if truncate else 0
+    parent, name = os.path.split(path)  # a str is cheaper than a Path, and is one here
     if directory is None:
-        with beneath.closing(beneath.open_root(path.parent)) as parent:
-            fd = beneath.open_regular(parent, path.name, flags, FILE_MODE)
+        with beneath.closing(beneath.open_root(Path(parent or "."))) as opened:
+            fd = beneath.open_regular(opened, name, flags, FILE_MODE)
     else:
-        fd = beneath.open_regular(directory, path.name, flags, FILE_MODE)
+        fd = beneath.open_regular(directory, name, flags, FILE_MODE)
     if owner is not None:
         try:
             os.fchown(fd, *owner)

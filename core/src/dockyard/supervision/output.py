@@ -50,7 +50,7 @@ class _Directories:
     task are in its sandbox)."""
 
     def __init__(self) -> None:
-        self._opened: dict[Path, int] = {}
+        self._opened: dict[str, int] = {}
 
     def __enter__(self) -> _Directories:
         return self
@@ -62,11 +62,11 @@ class _Directories:
     def open_appending(self, path: str, owner: Owner | None) -> int:
         if path == os.devnull:
             return os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-        file = Path(path)
-        directory = self._opened.get(file.parent)
+        parent = os.path.dirname(path)  # the plugin's paths are normalised: str(Path)
+        directory = self._opened.get(parent)
         if directory is None:
-            directory = self._opened[file.parent] = open_root(file.parent)
-        return open_log_file(file, append=True, owner=owner, directory=directory)
+            directory = self._opened[parent] = open_root(Path(parent))
+        return open_log_file(path, append=True, owner=owner, directory=directory)
 
 
 class _Destination(Protocol):
