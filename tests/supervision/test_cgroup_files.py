@@ -43,3 +43,11 @@ def test_cgroup_kill_is_used_where_the_kernel_has_it(tmp_path: Path) -> None:
     cgroups.kill_all([sibling])
     assert Path(sibling, "cgroup.kill").read_text() == "1"
     cgroups.kill_all([str(tmp_path / "v2" / "gone")])  # removed meanwhile: nothing to kill
+
+
+def test_a_kill_at_once_needs_cgroup_kill(tmp_path: Path) -> None:
+    v2 = make(tmp_path / "v2" / "a", {"cgroup.procs": "", "cgroup.kill": ""})
+    v1 = make(tmp_path / "v1" / "a", {"tasks": "", "cgroup.procs": ""})
+    cgroups.kill_at_once([v2, v1, str(tmp_path / "v2" / "gone")])
+    assert Path(v2, "cgroup.kill").read_text() == "1"
+    assert sorted(p.name for p in Path(v1).iterdir()) == ["cgroup.procs", "tasks"]

@@ -226,13 +226,15 @@ class Supervisor:
                 self._clean_up(leftovers.kill_all(self._strays))
 
     def _kill_what_it_left(self, task: _Task) -> None:
-        """Its process has exited, unreaped: its pid still names its process group. What
-        :meth:`_kill` does besides needs no doing: an exited process has no children (the
-        kernel handed them to the supervisor, which kills its strays before telling the
-        exit, see :meth:`_report_exit`), and its commands are killed by :meth:`_finish`."""
+        """Its process has exited, unreaped: its pid still names its process group. The
+        rest of it is killed by :meth:`_report_exit`, which lists its cgroups and the
+        supervisor's strays until they are empty (here only a ``cgroup.kill`` that gets a
+        fork bomb in one write). Its process tree needs no walk: an exited process has no
+        children (the kernel handed them to the supervisor), and :meth:`_finish` kills its
+        commands."""
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(task.record.pid, signal.SIGKILL)
-        cgroups.kill_all(task.record.cgroups)
+        cgroups.kill_at_once(task.record.cgroups)
 
     def _finish(self, task: _Task, status: int | None) -> None:
         """The task's process is gone: kill what it left, then tell its exit."""
