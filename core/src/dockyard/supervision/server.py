@@ -59,7 +59,7 @@ from dockyard.supervision.spawn import (
     raise_file_limit,
     spawn,
 )
-from dockyard.supervision.start_times import start_time
+from dockyard.supervision.start_times import boot_clock, child_start_time, start_time
 
 LOCK_NAME = "supervisor.lock"
 PID_NAME = "supervisor.pid"
@@ -147,13 +147,14 @@ class Supervisor:
         output = TaskOutput.open(spec)
         try:
             with output.for_task() as (out, err):
+                before = boot_clock()
                 pid = spawn(spec, self._home, out, err)
+                after = boot_clock()
         except BaseException:
             output.close()
             raise
-        record = ProcessRecord(
-            id=spec.id, pid=pid, start_time=start_time(pid), cgroups=spec.cgroups
-        )
+        started = child_start_time(pid, before, after)
+        record = ProcessRecord(id=spec.id, pid=pid, start_time=started, cgroups=spec.cgroups)
         try:
             self._store.add(record)
         except OSError as error:  # untracked, it could not be recovered: better not run it

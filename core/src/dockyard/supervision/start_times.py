@@ -7,10 +7,16 @@ field 22, ``/proc/stat``'s ``btime``, both as floats). psutil builds a ``Process
 (which reads the stat file once more) and reads ``/proc/stat`` at every call: about ten
 system calls, where one read of the stat file does, and ``btime`` is read at most once a
 second (it only moves when the clock is stepped).
+
+A child just spawned needs no read at all (:func:`child_start_time`): the kernel stamps a
+new process with ``CLOCK_BOOTTIME`` and shows that stamp in clock ticks, so a child created
+between two readings of that clock within one tick started in that tick. Reading the stat
+file of a process in the middle of its exec costs some 50 us of CPU more than this.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
@@ -21,8 +27,15 @@ BOOT_TIME_TTL_SECONDS = 1.0
 _STAT_FIELD = 19
 """``starttime``, counted from the first field after the command's closing parenthesis."""
 
+_TICK_NS = 1_000_000_000 // CLOCK_TICKS
+
+log = logging.getLogger(__name__)
+
 _boot_time = 0.0
 _boot_time_read_at = float("-inf")
+_stamps_agree: bool | None = None
+"""Whether this kernel stamps new processes as :func:`child_start_time` expects, as the
+first child checked tells; until then, and if not, the stat file is read."""
 
 
 def start_time(pid: int) -> float:
@@ -48,3 +61,23 @@ def boot_time() -> float:
         else:
             raise RuntimeError("no 'btime' line in /proc/stat")
     return _boot_time
+
+
+def boot_clock() -> int:
+    """Now, in ns, on the clock the kernel stamps a new process with."""
+    return time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+
+
+def child_start_time(pid: int, before: int, after: int) -> float:
+    """:func:`start_time` of a child created between the readings ``before`` and
+    ``after`` of :func:`boot_clock`: their tick when they share one, else read."""
+    global _stamps_agree
+    tick = before // _TICK_NS
+    if _stamps_agree and after // _TICK_NS == tick:
+        return float(tick) / CLOCK_TICKS + boot_time()
+    read = start_time(pid)
+    if _stamps_agree is None and after // _TICK_NS == tick:
+        _stamps_agree = read == float(tick) / CLOCK_TICKS + boot_time()
+        if not _stamps_agree:
+            log.warning("new processes are not stamped with CLOCK_BOOTTIME: reading /proc")
+    return read
