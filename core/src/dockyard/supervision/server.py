@@ -109,6 +109,7 @@ class Supervisor:
         self._idle: asyncio.TimerHandle | None = None
         self._stopped = asyncio.Event()
         self._loop = asyncio.get_running_loop()
+        self._pid = os.getpid()
         self._home = Home(cgroups.own_cgroups())
         self._commands = Commands(self._home)
         self._cleanups: set[asyncio.Task[None]] = set()
@@ -284,7 +285,7 @@ class Supervisor:
         here: their cgroups decide).
         """
         known = set(self._by_pid) | self._commands.pids()
-        candidates = leftovers.live(leftovers.children(os.getpid()) - known)
+        candidates = leftovers.live(leftovers.children(self._pid) - known)
         if not candidates:
             return candidates
         tracked = {d for t in self._tasks.values() if t.running for d in t.record.cgroups}
