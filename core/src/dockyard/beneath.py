@@ -216,18 +216,21 @@ def open_regular(
     other hard links: it could be any file of this file system."""
     writing = flags & (os.O_WRONLY | os.O_RDWR)
     for _ in range(_CREATE_RETRIES):
+        if flags & os.O_CREAT:  # first, as most files are new: whatever exists is kept
+            try:
+                fd = open_beneath(root, path, flags | os.O_EXCL, mode)
+            except FileExistsError:
+                pass
+            else:
+                if owner is not None:
+                    os.fchown(fd, *owner)
+                return fd
         try:
             found, status = lookup(root, path)
         except FileNotFoundError:
             if not flags & os.O_CREAT:
                 raise
-            try:
-                fd = open_beneath(root, path, flags | os.O_EXCL, mode)
-            except FileExistsError:
-                continue
-            if owner is not None:
-                os.fchown(fd, *owner)
-            return fd
+            continue  # removed since: create it
         with closing(found):
             if stat.S_ISDIR(status.st_mode):
                 raise Refused(errno.EISDIR, "is a directory", str(path))

@@ -44,10 +44,16 @@ class Rotation:
 
 
 def open_log_file(
-    path: Path, *, append: bool = False, truncate: bool = False, owner: Owner | None = None
+    path: Path | str,
+    *,
+    append: bool = False,
+    truncate: bool = False,
+    owner: Owner | None = None,
+    directory: int | None = None,
 ) -> int:
     """Open (or create) a log file in a directory a container can write to, and give it
-    to ``owner`` (the task's user writes its own output).
+    to ``owner`` (the task's user writes its own output). ``directory``: ``path.parent``
+    already open (:func:`beneath.open_root`), for a caller opening several files there.
 
     The agent and the supervisor run as root there, so it is opened with
     :mod:`dockyard.beneath`: a symbolic link, FIFO, device or hard-linked file put in its
@@ -55,8 +61,12 @@ def open_log_file(
     """
     flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else 0)
     flags |= os.O_TRUNC if truncate else 0
-    with beneath.closing(beneath.open_root(path.parent)) as directory:
-        fd = beneath.open_regular(directory, path.name, flags, FILE_MODE)
+    parent, name = os.path.split(path)  # a str is cheaper than a Path, and is one here
+    if directory is None:
+        with beneath.closing(beneath.open_root(Path(parent or "."))) as opened:
+            fd = beneath.open_regular(opened, name, flags, FILE_MODE)
+    else:
+        fd = beneath.open_regular(directory, name, flags, FILE_MODE)
     if owner is not None:
         try:
             os.fchown(fd, *owner)

@@ -22,6 +22,8 @@ from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from dockyard.supervision import proc_files
+
 MIB = 1024 * 1024
 CPU_SHARES_PER_CPU = 1024
 MIN_CPU_SHARES = 2
@@ -309,21 +311,68 @@ def _read_stat(path: Path) -> dict[str, int]:
     return {pair[0]: int(pair[1]) for pair in pairs if len(pair) == 2}
 
 
-def join(directories: Iterable[str]) -> None:
-    """Move the calling process into ``directories`` (called by a task before exec)."""
+def join(directory: str) -> None:
+    """Move the calling process into the cgroup ``directory``."""
+    proc_files.write(os.path.join(directory, "cgroup.procs"), b"0")
+
+
+def open_procs(directory: str) -> int:
+    """The cgroup's ``cgroup.procs``, open for moving processes into it."""
+    return os.open(os.path.join(directory, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
+
+
+@dataclass(frozen=True)
+class _ControlFiles:
+    """Which optional control files a task's cgroup has."""
+
+    version: int
+    kill: bool
+    """``cgroup.kill`` (v2, Linux 5.14+)."""
+    memory_v1: bool
+    """``memory.oom_control``: the directory is in a v1 memory hierarchy."""
+
+
+_CONTROL_FILES: dict[str, _ControlFiles] = {}
+"""By parent directory: a task's cgroup has the files its siblings have, so the supervisor
+looks once per parent rather than at every task."""
+
+
+def _control_files(directory: str) -> _ControlFiles | None:
+    """What ``directory`` has, None if it is gone."""
+    parent = os.path.dirname(directory)
+    found = _CONTROL_FILES.get(parent)
+    if found is None:
+        try:
+            names = set(os.listdir(directory))
+        except OSError as error:
+            if error.errno in (errno.ENOENT, errno.ENODEV, errno.ENOTDIR):
+                return None
+            raise
+        version = 1 if "tasks" in names else 2
+        found = _ControlFiles(version, "cgroup.kill" in names, "memory.oom_control" in names)
+        _CONTROL_FILES[parent] = found
+    return found
+
+
+def kill_at_once(directories: Iterable[str]) -> None:
+    """SIGKILL every process in the cgroups where the kernel can in one write
+    (``cgroup.kill``); elsewhere do nothing, for a caller that kills what it lists next."""
     for directory in directories:
-        with open(os.path.join(directory, "cgroup.procs"), "w") as procs:
-            procs.write("0")
+        with _unless_gone():
+            files = _control_files(directory)
+            if files is not None and files.kill:
+                proc_files.write(os.path.join(directory, "cgroup.kill"), b"1")
 
 
 def kill_all(directories: Iterable[str]) -> None:
     """SIGKILL every process in the cgroups, including ones that left the task's group."""
     for directory in directories:
         with _unless_gone():
-            kill_file = os.path.join(directory, "cgroup.kill")
-            if os.path.exists(kill_file):
-                with open(kill_file, "w") as kill:
-                    kill.write("1")
+            files = _control_files(directory)
+            if files is None:
+                continue
+            if files.kill:
+                proc_files.write(os.path.join(directory, "cgroup.kill"), b"1")
                 continue
             for _ in range(KILL_ROUNDS):
                 pids = _pids(directory)
@@ -335,8 +384,10 @@ def kill_all(directories: Iterable[str]) -> None:
 
 
 def _pids(directory: str) -> list[int]:
-    with _unless_gone(), open(os.path.join(directory, "cgroup.procs")) as procs:
-        return [int(line) for line in procs if line.strip()]
+    with _unless_gone():
+        return [
+            int(pid) for pid in proc_files.read(os.path.join(directory, "cgroup.procs")).split()
+        ]
     return []
 
 
@@ -395,14 +446,15 @@ def oom_notifier(directories: Iterable[str]) -> int | None:
     (v2 needs none: ``memory.oom.group`` makes the kernel kill the whole cgroup at once.)
     """
     for directory in directories:
-        control = os.path.join(directory, "memory.oom_control")
-        if not os.path.exists(control):
+        files = _control_files(directory)
+        if files is None or not files.memory_v1:
             continue
+        control = os.path.join(directory, "memory.oom_control")
         notifier = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
         watched = os.open(control, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            with open(os.path.join(directory, "cgroup.event_control"), "w") as events:
-                events.write(f"{notifier} {watched}")
+            events = os.path.join(directory, "cgroup.event_control")
+            proc_files.write(events, f"{notifier} {watched}".encode())
         except OSError:
             os.close(notifier)
             raise
@@ -415,11 +467,17 @@ def oom_notifier(directories: Iterable[str]) -> int | None:
 def memory_outcome(directories: Iterable[str]) -> tuple[bool, int | None]:
     """Whether the kernel OOM-killed a process of the task, and the peak memory use."""
     for directory in directories:
-        path = Path(directory)
-        if (path / "memory.oom_control").exists():
-            oom = _read_stat(path / "memory.oom_control").get("oom_kill", 0) > 0
-            return oom, _read_int(path / "memory.max_usage_in_bytes")
-        if (path / "memory.events").exists():
+        path, files = Path(directory), _control_files(directory)
+        if files is None:
+            continue
+        if files.memory_v1:
+            with _unless_gone():
+                oom = _read_stat(path / "memory.oom_control").get("oom_kill", 0) > 0
+                return oom, _read_int(path / "memory.max_usage_in_bytes")
+            continue
+        # v2 shows them only while the parent enables the memory controller, which an
+        # agent restarted with other isolators may change: looked for every time
+        if files.version == 2 and (path / "memory.events").exists():
             oom = _read_stat(path / "memory.events").get("oom_kill", 0) > 0
             return oom, _read_int(path / "memory.peak")
     return False, None

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dockyard.supervision.protocol import SpawnSpec
-from dockyard.supervision.spawn import spawn
+from dockyard.supervision.spawn import Home, spawn
 
 Reply = Callable[[int], None]
 """Receives the command's raw ``wait(2)`` status once it is reaped."""
@@ -37,8 +37,8 @@ class _Command:
 class Commands:
     """The running commands, by pid; the supervisor reaps them and reports here."""
 
-    def __init__(self, owned_cgroups: dict[str, str]) -> None:
-        self._owned_cgroups = owned_cgroups
+    def __init__(self, home: Home) -> None:
+        self._home = home
         self._running: dict[int, _Command] = {}
         self._loop = asyncio.get_running_loop()
 
@@ -54,7 +54,7 @@ class Commands:
     ) -> None:
         """Spawn ``spec`` writing to ``out`` and ``err`` (raises SpawnError), and SIGKILL it
         after ``time_limit`` seconds."""
-        pid = spawn(spec, self._owned_cgroups, out, err)
+        pid = spawn(spec, self._home, out, err)
         deadline = self._loop.call_later(max(time_limit, 0.0), _kill_group, pid)
         self._running[pid] = _Command(spec.id, owner, request, reply, deadline)
 

@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable
 
 import psutil
 
+from dockyard.supervision import proc_files
+
 log = logging.getLogger(__name__)
 
 Finder = Callable[[], set[int]]
@@ -126,8 +128,8 @@ def children(pid: int) -> set[int]:
     found: set[int] = set()
     try:
         for thread in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{thread}/children") as listing:
-                found.update(int(child) for child in listing.read().split())
+            listing = proc_files.read(f"/proc/{pid}/task/{thread}/children")
+            found.update(int(child) for child in listing.split())
     except (FileNotFoundError, ProcessLookupError):  # no CONFIG_PROC_CHILDREN, or pid gone
         with contextlib.suppress(psutil.NoSuchProcess):
             found.update(process.pid for process in psutil.Process(pid).children())

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
-from dockyard.beneath import Owner
+from dockyard.beneath import Owner, open_root
 from dockyard.logfiles import RotatingFile, Rotation, open_log_file
 from dockyard.supervision.protocol import OutputSpec, SpawnSpec
 from dockyard.supervision.spawn import SpawnError
@@ -45,14 +45,32 @@ CONNECT_TIMEOUT_SECONDS = 2.0
 log = logging.getLogger(__name__)
 
 
-def _open_appending(path: str, owner: Owner | None) -> int:
-    if path == os.devnull:
-        return os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-    return open_log_file(Path(path), append=True, owner=owner)
+class _Directories:
+    """The directories of one spawn's output files, each opened once (both files of a
+    task are in its sandbox)."""
+
+    def __init__(self) -> None:
+        self._opened: dict[str, int] = {}
+
+    def __enter__(self) -> _Directories:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for fd in self._opened.values():
+            os.close(fd)
+
+    def open_appending(self, path: str, owner: Owner | None) -> int:
+        if path == os.devnull:
+            return os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        parent = os.path.dirname(path)  # the plugin's paths are normalised: str(Path)
+        directory = self._opened.get(parent)
+        if directory is None:
+            directory = self._opened[parent] = open_root(Path(parent))
+        return open_log_file(path, append=True, owner=owner, directory=directory)
 
 
 class _Destination(Protocol):
-    def fd(self) -> contextlib.AbstractContextManager[int]:
+    def fd(self, directories: _Directories) -> contextlib.AbstractContextManager[int]:
         """The descriptor a spawned process writes to, valid inside the block."""
 
     def task_ended(self) -> None: ...
@@ -66,8 +84,8 @@ class _AppendedFile:
         self._owner = owner
 
     @contextlib.contextmanager
-    def fd(self) -> Iterator[int]:
-        fd = _open_appending(self._path, self._owner)
+    def fd(self, directories: _Directories) -> Iterator[int]:
+        fd = directories.open_appending(self._path, self._owner)
         try:
             yield fd
         finally:
@@ -102,7 +120,7 @@ class _RotatedPipe:
         self._open = True
 
     @contextlib.contextmanager
-    def fd(self) -> Iterator[int]:
+    def fd(self, directories: _Directories) -> Iterator[int]:
         if self._writer is None:
             raise OSError(f"the output to {self._file.path} is closed")
         yield self._writer
@@ -171,7 +189,7 @@ class _ConnectedSocket:
         self._socket: int | None = connection.detach()
 
     @contextlib.contextmanager
-    def fd(self) -> Iterator[int]:
+    def fd(self, directories: _Directories) -> Iterator[int]:
         if self._socket is None:
             raise OSError("the output socket is closed")
         yield self._socket
@@ -225,13 +243,17 @@ class TaskOutput:
     @contextlib.contextmanager
     def for_task(self) -> Iterator[tuple[int, int]]:
         """The task's stdout and stderr descriptors, valid inside the block."""
-        with self._stdout.fd() as out, self._stderr.fd() as err:
+        with (
+            _Directories() as directories,
+            self._stdout.fd(directories) as out,
+            self._stderr.fd(directories) as err,
+        ):
             yield out, err
 
     @contextlib.contextmanager
     def for_command(self) -> Iterator[tuple[int, int]]:
         """A command run inside the task writes both streams to the task's stderr."""
-        with self._stderr.fd() as err:
+        with _Directories() as directories, self._stderr.fd(directories) as err:
             yield err, err
 
     def task_ended(self) -> None:

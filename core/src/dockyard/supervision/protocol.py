@@ -14,6 +14,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 SOCKET_NAME = "supervisor.sock"
 LOG_NAME = "supervisor.log"
 """Files in the plugin's state dir (the supervisor's working directory)."""
@@ -122,11 +124,29 @@ class ProcessRecord:
 
 
 def encode(message: Message) -> bytes:
-    return json.dumps(message, separators=(",", ":")).encode() + b"\n"
+    return to_json(message) + b"\n"
 
 
 def decode(line: bytes) -> Message:
-    message = json.loads(line)
+    message = from_json(line)
     if not isinstance(message, dict):
         raise ValueError(f"expected a JSON object, got {line[:80]!r}")
     return message
+
+
+def to_json(value: object) -> bytes:
+    """Compact JSON by ``orjson`` (non-ASCII as UTF-8), or by the standard library for what
+    ``orjson`` refuses: a string with a lone surrogate (bytes decoded with
+    ``surrogateescape``: a path, a secret's value), an integer beyond 64 bits."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value, separators=(",", ":")).encode()
+
+
+def from_json(data: bytes) -> Any:
+    """What :func:`to_json` wrote, or any JSON; ValueError if it is none."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:  # escaped lone surrogates, or not JSON: then it says why
+        return json.loads(data)

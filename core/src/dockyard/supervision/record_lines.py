@@ -9,13 +9,12 @@ Replaying the lines in order gives each remembered task's latest record.
 
 from __future__ import annotations
 
-import json
 import re
 import zlib
 from dataclasses import dataclass, field
 from typing import Literal
 
-from dockyard.supervision.protocol import ProcessRecord
+from dockyard.supervision.protocol import ProcessRecord, from_json, to_json
 
 Kind = Literal["spawn", "kill", "exit", "forget"]
 RECORD_KINDS = ("spawn", "kill", "exit")
@@ -38,7 +37,7 @@ def latest_kind(record: ProcessRecord) -> Kind:
 
 
 def _line(entry: dict[str, object]) -> bytes:
-    body = json.dumps(entry, separators=(",", ":")).encode()
+    body = to_json(entry)
     return b"%08x %s\n" % (zlib.crc32(body), body)
 
 
@@ -50,7 +49,7 @@ def decode(line: bytes) -> tuple[str, ProcessRecord | None]:
     crc, _, body = line.partition(b" ")
     if len(crc) != 8 or int(crc, 16) != zlib.crc32(body):
         raise ValueError("it fails its checksum")
-    entry = json.loads(body)
+    entry = from_json(body)
     kind = entry["kind"]
     if kind == "forget":
         return str(entry["id"]), None

@@ -38,8 +38,6 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import psutil
-
 from dockyard.supervision import cgroups, leftovers
 from dockyard.supervision.execs import Commands
 from dockyard.supervision.output import TaskOutput
@@ -54,7 +52,14 @@ from dockyard.supervision.protocol import (
     encode,
 )
 from dockyard.supervision.records import RecordLog, id_problem
-from dockyard.supervision.spawn import SpawnError, become_child_subreaper, raise_file_limit, spawn
+from dockyard.supervision.spawn import (
+    Home,
+    SpawnError,
+    become_child_subreaper,
+    raise_file_limit,
+    spawn,
+)
+from dockyard.supervision.start_times import boot_clock, child_start_time, start_time
 
 LOCK_NAME = "supervisor.lock"
 PID_NAME = "supervisor.pid"
@@ -104,8 +109,9 @@ class Supervisor:
         self._idle: asyncio.TimerHandle | None = None
         self._stopped = asyncio.Event()
         self._loop = asyncio.get_running_loop()
-        self._owned_cgroups = cgroups.own_cgroups()
-        self._commands = Commands(self._owned_cgroups)
+        self._pid = os.getpid()
+        self._home = Home(cgroups.own_cgroups())
+        self._commands = Commands(self._home)
         self._cleanups: set[asyncio.Task[None]] = set()
 
     async def serve(self) -> None:
@@ -128,6 +134,7 @@ class Supervisor:
                 if task.output is not None:
                     task.output.close()
             self._store.close()
+            self._home.close()
         log.info("supervisor exiting; %d task(s) still running", self._running())
 
     # -- tasks ------------------------------------------------------------------------
@@ -141,13 +148,14 @@ class Supervisor:
         output = TaskOutput.open(spec)
         try:
             with output.for_task() as (out, err):
-                pid = spawn(spec, self._owned_cgroups, out, err)
+                before = boot_clock()
+                pid = spawn(spec, self._home, out, err)
+                after = boot_clock()
         except BaseException:
             output.close()
             raise
-        record = ProcessRecord(
-            id=spec.id, pid=pid, start_time=psutil.Process(pid).create_time(), cgroups=spec.cgroups
-        )
+        started = child_start_time(pid, before, after)
+        record = ProcessRecord(id=spec.id, pid=pid, start_time=started, cgroups=spec.cgroups)
         try:
             self._store.add(record)
         except OSError as error:  # untracked, it could not be recovered: better not run it
@@ -190,9 +198,9 @@ class Supervisor:
             return
         try:
             task.pidfd = os.pidfd_open(record.pid)
-            if psutil.Process(record.pid).create_time() != record.start_time:
+            if start_time(record.pid) != record.start_time:
                 raise ProcessLookupError(record.pid)
-        except (ProcessLookupError, psutil.NoSuchProcess):
+        except ProcessLookupError:
             log.warning("task %s ended while no supervisor watched it", record.id)
             self._finish(task, None)
             return
@@ -210,7 +218,7 @@ class Supervisor:
                 return
             task = self._by_pid.get(info.si_pid)
             if task is not None:
-                self._kill(task, signal.SIGKILL)
+                self._kill_what_it_left(task)
             command = self._commands.reaping(info.si_pid)
             _, status = os.waitpid(info.si_pid, 0)
             if task is not None:
@@ -218,6 +226,17 @@ class Supervisor:
             if command:
                 self._commands.reaped(info.si_pid, status)
                 self._clean_up(leftovers.kill_all(self._strays))
+
+    def _kill_what_it_left(self, task: _Task) -> None:
+        """Its process has exited, unreaped: its pid still names its process group. The
+        rest of it is killed by :meth:`_report_exit`, which lists its cgroups and the
+        supervisor's strays until they are empty (here only a ``cgroup.kill`` that gets a
+        fork bomb in one write). Its process tree needs no walk: an exited process has no
+        children (the kernel handed them to the supervisor), and :meth:`_finish` kills its
+        commands."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(task.record.pid, signal.SIGKILL)
+        cgroups.kill_at_once(task.record.cgroups)
 
     def _finish(self, task: _Task, status: int | None) -> None:
         """The task's process is gone: kill what it left, then tell its exit."""
@@ -266,7 +285,7 @@ class Supervisor:
         here: their cgroups decide).
         """
         known = set(self._by_pid) | self._commands.pids()
-        candidates = leftovers.live(leftovers.children(os.getpid()) - known)
+        candidates = leftovers.live(leftovers.children(self._pid) - known)
         if not candidates:
             return candidates
         tracked = {d for t in self._tasks.values() if t.running for d in t.record.cgroups}

@@ -5,7 +5,8 @@ but cannot join cgroups, change directory or set an arbitrary user. So the super
 which is single-threaded, briefly *lends itself* what the task must inherit: it joins
 the task's cgroups, enters the sandbox and takes the task's user as its real ids, spawns
 (``resetids`` turns the real ids into the child's effective ones; exec then drops root
-for good), and returns to its own cgroups, directory, ids and limit on open files.
+for good), and returns to its own cgroups, directory, ids and limit on open files
+(:class:`Home`).
 ``subprocess`` is not used because it reaps its own children, while the supervisor reaps
 all with ``waitid(P_ALL)``.
 
@@ -47,19 +48,109 @@ class SpawnError(Exception):
     """The task could not be started; the message says which step failed."""
 
 
-def spawn(spec: SpawnSpec, owned_cgroups: dict[str, str], out: int, err: int) -> int:
+class Home:
+    """What the supervisor comes back to after lending itself to a spawn: its cgroups,
+    directory, ids and limit on open files, learnt once (only spawns change them, and they
+    put them back). Each context below lends one of them for the spawn inside it, and
+    touches nothing a task does not need changed. The ``cgroup.procs`` files of its own
+    cgroups stay open, so that coming back is one write. Its supplementary groups stay
+    those of the last task that needed others: they grant nothing to a process with
+    root's capabilities, while its real ids, which signals check, always come back."""
+
+    def __init__(self, owned_cgroups: dict[str, str]) -> None:
+        self._owned_cgroups = owned_cgroups
+        self._cgroup_procs: dict[str, int] = {}
+        """Own cgroup directory -> its ``cgroup.procs``, opened at its first use."""
+        self._directory = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        self._uid, self._gid = os.getuid(), os.getgid()
+        self._groups = sorted(os.getgroups())
+        self._lent_groups = self._groups
+        self._file_limit = resource.getrlimit(resource.RLIMIT_NOFILE)
+
+    def close(self) -> None:
+        for fd in (self._directory, *self._cgroup_procs.values()):
+            os.close(fd)
+        self._cgroup_procs.clear()
+
+    @contextlib.contextmanager
+    def in_cgroups(self, directories: list[str]) -> Iterator[None]:
+        homes = [self._own_cgroup_procs(directory) for directory in directories]
+        try:
+            for directory in directories:
+                cgroups.join(directory)
+            yield
+        finally:
+            for home in homes:
+                os.write(home, b"0")
+
+    def _own_cgroup_procs(self, directory: str) -> int:
+        """The ``cgroup.procs`` of our own cgroup in the hierarchy of ``directory``."""
+        home = cgroups.home_of(directory, self._owned_cgroups)
+        fd = self._cgroup_procs.get(home)
+        if fd is None:
+            fd = self._cgroup_procs[home] = cgroups.open_procs(home)
+        return fd
+
+    @contextlib.contextmanager
+    def in_directory(self, path: str) -> Iterator[None]:
+        os.chdir(path)
+        try:
+            yield
+        finally:
+            os.fchdir(self._directory)
+
+    @contextlib.contextmanager
+    def as_user(self, spec: SpawnSpec) -> Iterator[None]:
+        """The task's user as real ids (root stays effective), for ``resetids`` to apply."""
+        groups = self._groups if spec.uid is None else sorted(spec.groups)
+        if groups != self._lent_groups:
+            os.setgroups(groups)
+            self._lent_groups = groups
+        uid = self._uid if spec.uid is None else spec.uid
+        gid = self._gid if spec.uid is None or spec.gid is None else spec.gid
+        if gid != self._gid:
+            os.setresgid(gid, -1, -1)
+        try:
+            if uid != self._uid:
+                os.setresuid(uid, -1, -1)
+            try:
+                yield
+            finally:
+                if uid != self._uid:
+                    os.setresuid(self._uid, -1, -1)
+        finally:
+            if gid != self._gid:
+                os.setresgid(self._gid, -1, -1)
+
+    @contextlib.contextmanager
+    def tasks_file_limit(self) -> Iterator[None]:
+        """The soft limit on open files a task inherits, for the instant of the spawn (a
+        program that closes every descriptor up to its limit must not loop a million
+        times)."""
+        own, hard = self._file_limit
+        if own == TASKS_FILE_LIMIT:
+            yield
+            return
+        resource.setrlimit(resource.RLIMIT_NOFILE, (TASKS_FILE_LIMIT, hard))
+        try:
+            yield
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (own, hard))
+
+
+def spawn(spec: SpawnSpec, home: Home, out: int, err: int) -> int:
     """Start the task in its own session with ``out`` and ``err`` as its stdout and
     stderr; return its pid once it has exec'd."""
     stack = contextlib.ExitStack()
     step = "join the task's cgroups"
     with stack:
         try:
-            stack.enter_context(_cgroups(spec.cgroups, owned_cgroups))
+            stack.enter_context(home.in_cgroups(spec.cgroups))
             step = f"change to the sandbox '{spec.cwd}'"
-            stack.enter_context(_working_directory(spec.cwd))
+            stack.enter_context(home.in_directory(spec.cwd))
             step = "switch user"
-            stack.enter_context(_real_ids(spec))
-            stack.enter_context(_tasks_file_limit())
+            stack.enter_context(home.as_user(spec))
+            stack.enter_context(home.tasks_file_limit())
             step = f"execute '{spec.executable}'"
             if spec.subreaper:
                 return _fork_exec(_resolve(spec), spec, out, err)
@@ -118,7 +209,7 @@ def _exec_in_child(
             os.dup2(source, target)
         for ignored in IGNORED_BY_PYTHON:
             signal.signal(ignored, signal.SIG_DFL)
-        if spec.uid is not None:  # the real ids are the task's already (_real_ids)
+        if spec.uid is not None:  # the real ids are the task's already (Home.as_user)
             gid, uid = os.getgid(), os.getuid()
             os.setresgid(gid, gid, gid)
             os.setresuid(uid, uid, uid)
@@ -156,61 +247,3 @@ def _resolve(spec: SpawnSpec) -> str:
     if found is None:
         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT))
     return found
-
-
-@contextlib.contextmanager
-def _cgroups(directories: list[str], owned: dict[str, str]) -> Iterator[None]:
-    if not directories:
-        yield
-        return
-    homes = [cgroups.home_of(directory, owned) for directory in directories]
-    try:
-        cgroups.join(directories)
-        yield
-    finally:
-        cgroups.join(homes)
-
-
-@contextlib.contextmanager
-def _working_directory(path: str) -> Iterator[None]:
-    here = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.chdir(path)
-        yield
-    finally:
-        os.fchdir(here)
-        os.close(here)
-
-
-@contextlib.contextmanager
-def _tasks_file_limit() -> Iterator[None]:
-    """The soft limit on open files a task inherits, for the instant of the spawn (a
-    program that closes every descriptor up to its limit must not loop a million times)."""
-    own, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if own == TASKS_FILE_LIMIT:
-        yield
-        return
-    resource.setrlimit(resource.RLIMIT_NOFILE, (TASKS_FILE_LIMIT, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (own, hard))
-
-
-@contextlib.contextmanager
-def _real_ids(spec: SpawnSpec) -> Iterator[None]:
-    """Take the task's user as real ids (root stays effective) for ``resetids`` to apply."""
-    if spec.uid is None:
-        yield
-        return
-    groups, gid, uid = os.getgroups(), os.getgid(), os.getuid()
-    try:
-        os.setgroups(spec.groups)
-        if spec.gid is not None:
-            os.setresgid(spec.gid, -1, -1)
-        os.setresuid(spec.uid, -1, -1)
-        yield
-    finally:
-        os.setresuid(uid, -1, -1)
-        os.setresgid(gid, -1, -1)
-        os.setgroups(groups)
