@@ -92,10 +92,13 @@ class TaskLifecycle:
         ledger.listen(self._published)
         self.launch_slots = LaunchSlots(ledger)
 
-    def record(self, record: TaskRecord, state: TaskState, **fields: Any) -> asyncio.Future[None]:
-        """Accept an update the agent makes; the future completes once it is published."""
+    def record(
+        self, record: TaskRecord, state: TaskState, *, save: bool = False, **fields: Any
+    ) -> asyncio.Future[None]:
+        """Accept an update the agent makes; the future completes once it is published.
+        ``save``: with the record's progress fields, in the same row batch."""
         return self.ledger.append(
-            record, agent_status(record, state, self.configs.agent_id, **fields)
+            record, agent_status(record, state, self.configs.agent_id, **fields), save=save
         )
 
     def _published(self, record: TaskRecord, status: TaskStatus) -> None:
@@ -209,7 +212,6 @@ class TaskLifecycle:
             self.background.cancel_timer(deadline)
         record.handle = launched.handle
         record.launched_at = time.time()
-        self.ledger.save(record)
         self.running(record, launched)
         await self.follow(record, self.dispatcher.ended(record.container_id))
 
@@ -257,7 +259,7 @@ class TaskLifecycle:
             data=launched.data if launched else None,
             container_status=launched.container_status if launched else None,
         )
-        self.ledger.append(record, running)
+        self.ledger.append(record, running, save=True)  # the handle, launched_at
         self.supervise(record, running)
 
     def supervise(self, record: TaskRecord, running: TaskStatus | None) -> None:
@@ -294,10 +296,9 @@ class TaskLifecycle:
             )
             return
         record.exit_status = termination.status
-        self.ledger.save(record)
         state, reason, message = terminal_state(termination, record.kill_cause)
         healthy = False if record.kill_cause is KillCause.HEALTH_CHECK else None
-        self.record(record, state, reason=reason, message=message, healthy=healthy)
+        self.record(record, state, save=True, reason=reason, message=message, healthy=healthy)
 
     # -- killing -----------------------------------------------------------------
 
@@ -355,7 +356,6 @@ class TaskLifecycle:
         """Supervise a task whose container a containerizer recovered."""
         if record.state not in (TaskState.TASK_RUNNING, TaskState.TASK_KILLING):
             record.launched_at = record.launched_at or time.time()
-            self.ledger.save(record)
             self.running(record, None)
         else:
             running = next(

@@ -261,8 +261,11 @@ class Ledger:
             self._leave_live(record)
             raise
 
-    def append(self, record: TaskRecord, status: TaskStatus) -> asyncio.Future[None]:
+    def append(
+        self, record: TaskRecord, status: TaskStatus, *, save: bool = False
+    ) -> asyncio.Future[None]:
         """Accept ``status``; the returned future completes once it is durable and published.
+        ``save`` writes the record's progress fields with it (as :meth:`save` would).
 
         Raises MessageError for an executor's update too large to keep, before it
         changes anything. The agent's own updates are not limited: what they carry
@@ -277,6 +280,8 @@ class Ledger:
                 f"the update is {len(entry.status_text)} bytes as JSON; the limit is "
                 f"{MAX_STATUS_BYTES >> 10} KiB",
             )
+        if save:
+            entry.progress = progress_json(record)
         record.head_state = status.state
         if status.state in TERMINAL_STATES:
             self._leave_live(record)
