@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from dockyard import users
 from dockyard.containers import LaunchError
-from dockyard.sandbox import create_sandbox, task_sandbox
+from dockyard.sandbox import create_sandbox, hand_over, task_sandbox
 
 
 @pytest.fixture
@@ -66,3 +67,25 @@ def test_an_unknown_user_is_refused_before_anything_is_made(tmp_path: Path) -> N
     with pytest.raises(LaunchError, match="does not exist"):
         create_sandbox(sandbox, "no-such-user-here")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
+def test_hand_over_chowns_only_what_is_not_owned_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chowned: list[tuple[int, int]] = []
+    chown = os.chown
+
+    def counted(path: Path, uid: int, gid: int) -> None:
+        chowned.append((uid, gid))
+        chown(path, uid, gid)
+
+    monkeypatch.setattr(os, "chown", counted)
+    nobody = users.lookup("nobody")
+    hand_over(tmp_path, nobody.uid, nobody.gid)
+    hand_over(tmp_path, nobody.uid, nobody.gid)
+    hand_over(tmp_path, nobody.uid, -1)
+    assert (tmp_path.stat().st_uid, tmp_path.stat().st_gid) == (nobody.uid, nobody.gid)
+    hand_over(tmp_path, 0, 0)
+    assert chowned == [(nobody.uid, nobody.gid), (0, 0)]
+    assert (tmp_path.stat().st_uid, tmp_path.stat().st_gid) == (0, 0)

@@ -66,11 +66,20 @@ def create_sandbox(sandbox: Path, user: str | None) -> None:
     try:
         make_directory(sandbox)
         if owner is not None:
-            os.chown(sandbox, owner.uid, owner.gid)
+            hand_over(sandbox, owner.uid, owner.gid)
         if sandbox.parent.name == "runs":
             point_latest_at(sandbox)
     except OSError as error:
         raise LaunchError(f"Failed to create sandbox: {error}") from None
+
+
+def hand_over(sandbox: Path, uid: int, gid: int) -> None:
+    """``chown`` the sandbox to ``uid`` and ``gid`` (-1: unchanged) unless it is owned so
+    already: a launch asks up to three times (the core, then the containerizer), and a
+    ``chown`` is a journaled inode write where a ``stat`` is a look-up."""
+    status = os.stat(sandbox)
+    if status.st_uid != uid or (gid != -1 and status.st_gid != gid):
+        os.chown(sandbox, uid, gid)
 
 
 def make_directory(sandbox: Path) -> None:

@@ -11,7 +11,6 @@ tasks it takes), :meth:`command_line` (to wrap the command, e.g. in ``unshare``)
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -28,6 +27,7 @@ from dockyard.containers import (
     Termination,
 )
 from dockyard.messages import ContainerID, ContainerStatus, ContainerType
+from dockyard.sandbox import hand_over
 from dockyard.supervision import command
 from dockyard.supervision.client import SupervisorError
 from dockyard.supervision.processes import ProcessSupervisor, SupervisedProcess
@@ -94,7 +94,7 @@ class SubprocessContainerizer:
         output = config.output_or_sandbox()
         try:
             if user is not None:
-                os.chown(config.sandbox, user.uid, user.gid)
+                hand_over(config.sandbox, user.uid, user.gid)
             process = await self.started_supervisor().spawn(
                 key,
                 argv,

@@ -26,6 +26,7 @@ from typing import Protocol
 
 from dockyard.containers import ContainerConfig, LaunchError, StartupError
 from dockyard.messages import CommandInfo, Volume, VolumeMode, VolumeSourceType
+from dockyard.sandbox import hand_over
 from dockyard.supervision import cgroups, command
 
 from dockyard_mesos import image_user, oci_bundle, provisioner
@@ -133,7 +134,7 @@ class ImageRuntime:
             additional_gids=user.additional_gids,
         )
         if user.uid != 0:
-            os.chown(config.sandbox, user.uid, user.gid)
+            hand_over(config.sandbox, user.uid, user.gid)
         info = config.container_info
         document = oci_bundle.config(
             process=process,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -41,6 +40,7 @@ from dockyard.messages import (
     ResourceStatistics,
     TaskState,
 )
+from dockyard.sandbox import hand_over
 from dockyard.supervision import cgroups, command
 from dockyard.supervision.client import SupervisorClient, SupervisorError
 from dockyard.supervision.command import inside_task
@@ -279,7 +279,7 @@ class MesosContainerizer:
         try:
             spec = self._spawn_spec(key, config, container)
             if spec.uid is not None:
-                os.chown(config.sandbox, spec.uid, -1 if spec.gid is None else spec.gid)
+                hand_over(config.sandbox, spec.uid, -1 if spec.gid is None else spec.gid)
             container.spec = spec
             container.spawning = asyncio.create_task(self._spawn(container, spec))
             record = await asyncio.shield(container.spawning)  # a cancelled launch still tracks it
