@@ -69,7 +69,9 @@ def open_log_file(
         fd = beneath.open_regular(directory, name, flags, FILE_MODE)
     if owner is not None:
         try:
-            os.fchown(fd, *owner)
+            status = os.fstat(fd)  # a new file is most often the owner's already
+            if (status.st_uid, status.st_gid) != tuple(owner):
+                os.fchown(fd, *owner)
         except BaseException:
             os.close(fd)
             raise
