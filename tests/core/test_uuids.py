@@ -27,3 +27,12 @@ def test_a_forked_child_draws_from_its_own_pool() -> None:
     os.close(read)
     os.waitpid(pid, 0)
     assert child != uuids.uuid4()
+
+
+def test_uuid_bytes_are_those_of_version_4_uuids() -> None:
+    drawn = [uuids.uuid4_bytes() for _ in range(3 * uuids.POOL_BYTES // 16 + 5)]
+    assert len(set(drawn)) == len(drawn)
+    parsed = [uuid.UUID(bytes=each) for each in drawn]
+    assert {each.version for each in parsed} == {4}
+    assert {each.variant for each in parsed} == {uuid.RFC_4122}
+    assert [each.bytes for each in parsed] == drawn  # the bits were set, not fixed up

@@ -279,7 +279,8 @@ class Dispatcher:
     ) -> None:
         key = container_key(container_id)
         try:
-            await asyncio.gather(*after)
+            if after:
+                await asyncio.gather(*after)
         except Exception as error:  # not durable: the plugin must keep it for recovery
             log.warning("not forgetting container %s: its end was not recorded: %s", key, error)
             return

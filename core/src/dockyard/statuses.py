@@ -68,7 +68,7 @@ def make_status(
         agent_id=AgentID(value=agent_id),
         executor_id=ExecutorID(value=executor_id),
         timestamp=time.time(),
-        uuid=uuids.uuid4().bytes,
+        uuid=uuids.uuid4_bytes(),
         data=data,
         container_status=container_status,
         healthy=healthy,
