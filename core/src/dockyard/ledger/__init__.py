@@ -13,6 +13,7 @@ bounds leave memory, not the disk.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -331,8 +332,7 @@ class Ledger:
             while True:
                 try:
                     async with self._store_lock:
-                        self._store.stage(self._batch(self._writing))
-                        await loop.run_in_executor(self._io, self._store.commit)
+                        await self._write(loop, self._batch(self._writing))
                     break
                 except StorageError as error:
                     if self.failure is None:
@@ -349,6 +349,23 @@ class Ledger:
                 self.failure = None
             for entry in entries:
                 self._publish(entry)
+
+    async def _write(self, loop: asyncio.AbstractEventLoop, batch: Batch) -> None:
+        """Stage and commit ``batch``. Anything but a storage failure is a bug, and is
+        held and retried the same way: a flusher that died of it would leave every later
+        update, and whoever waits for one, hanging unseen."""
+        try:
+            self._store.stage(batch)
+            await loop.run_in_executor(self._io, self._store.commit)
+        except StorageError:
+            raise
+        except Exception as error:
+            log.exception("writing the ledger failed")
+            with contextlib.suppress(Exception):
+                await loop.run_in_executor(self._io, self._store.roll_back)
+            raise StorageError(
+                f"cannot write the ledger: {type(error).__name__}: {error}"
+            ) from None
 
     def _refused(self, entry: _Entry, error: StorageError) -> bool:
         """New launches fail at once; updates of running tasks are held."""

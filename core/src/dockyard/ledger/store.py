@@ -210,7 +210,7 @@ class LedgerStore:
                 "UPDATE tasks SET completed = ?, ended_at = ? WHERE key = ?", batch.completed
             )
         except sqlite3.Error as error:
-            self._fail(db, error)
+            self._fail(error)
 
     def commit(self) -> None:
         """Make the staged batch durable (its pages written and synced in one statement,
@@ -219,11 +219,16 @@ class LedgerStore:
         try:
             db.execute("COMMIT")
         except sqlite3.Error as error:
-            self._fail(db, error)
+            self._fail(error)
 
-    def _fail(self, db: sqlite3.Connection, error: sqlite3.Error) -> NoReturn:
+    def roll_back(self) -> None:
+        """Undo a staged batch that will not be committed."""
+        db = self._connection()
         if db.in_transaction:
             db.execute("ROLLBACK")
+
+    def _fail(self, error: sqlite3.Error) -> NoReturn:
+        self.roll_back()
         raise StorageError(f"cannot write the ledger {self.path}: {error}") from None
 
     def forget(self, keys: list[str]) -> None:
@@ -235,7 +240,7 @@ class LedgerStore:
             db.executemany("DELETE FROM tasks WHERE key = ?", [(k,) for k in keys])
             db.execute("COMMIT")
         except sqlite3.Error as error:
-            self._fail(db, error)
+            self._fail(error)
 
     # -- garbage collection ------------------------------------------------------
 
