@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from dockyard import users
 from dockyard.containers import LaunchError
-from dockyard.sandbox import create_sandbox, hand_over, task_sandbox
+from dockyard.ownership import hand_over
+from dockyard.sandbox import create_sandbox, task_sandbox
 
 
 @pytest.fixture

@@ -26,6 +26,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
+from dockyard.ownership import hand_over
+
 RESOLVE_NO_MAGICLINKS = 0x02
 RESOLVE_NO_SYMLINKS = 0x04
 RESOLVE_BENEATH = 0x08
@@ -223,7 +225,7 @@ def open_regular(
                 pass
             else:
                 if owner is not None:
-                    os.fchown(fd, *owner)
+                    hand_over(fd, *owner)
                 return fd
         try:
             found, status = lookup(root, path)

@@ -24,6 +24,7 @@ from typing import Any
 
 from dockyard import beneath
 from dockyard.beneath import Owner
+from dockyard.ownership import hand_over
 
 SPLICE_FLAGS = os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK
 FILE_MODE = 0o644
@@ -69,9 +70,7 @@ def open_log_file(
         fd = beneath.open_regular(directory, name, flags, FILE_MODE)
     if owner is not None:
         try:
-            status = os.fstat(fd)  # a new file is most often the owner's already
-            if (status.st_uid, status.st_gid) != tuple(owner):
-                os.fchown(fd, *owner)
+            hand_over(fd, *owner)  # a new file is most often the owner's already
         except BaseException:
             os.close(fd)
             raise

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from dockyard import users
 from dockyard.containers import LaunchError
+from dockyard.ownership import hand_over
 
 log = logging.getLogger(__name__)
 
@@ -71,15 +72,6 @@ def create_sandbox(sandbox: Path, user: str | None) -> None:
             point_latest_at(sandbox)
     except OSError as error:
         raise LaunchError(f"Failed to create sandbox: {error}") from None
-
-
-def hand_over(sandbox: Path, uid: int, gid: int) -> None:
-    """``chown`` the sandbox to ``uid`` and ``gid`` (-1: unchanged) unless it is owned so
-    already: a launch asks up to three times (the core, then the containerizer), and a
-    ``chown`` is a journaled inode write where a ``stat`` is a look-up."""
-    status = os.stat(sandbox)
-    if status.st_uid != uid or (gid != -1 and status.st_gid != gid):
-        os.chown(sandbox, uid, gid)
 
 
 def make_directory(sandbox: Path) -> None:

@@ -463,6 +463,8 @@ class Ledger:
 
     def _forget_idle_frameworks(self) -> None:
         """Frameworks without a live task beyond the newest ``completed_frameworks`` leave."""
+        if len(self._completed) <= self.retention.completed_frameworks:
+            return  # fewer idle ones than that: nothing to look for at every task's end
         idle = [name for name in self._completed if name not in self._live_frameworks]
         for name in idle[: max(0, len(idle) - self.retention.completed_frameworks)]:
             for keys in self._completed.pop(name).containers.values():

@@ -15,8 +15,7 @@ import json
 import sys
 from typing import Any
 
-import orjson
-
+from dockyard import json_codec
 from dockyard.messages.errors import JsonPath, MessageError
 
 MAX_DEPTH = 64
@@ -24,16 +23,8 @@ MAX_DEPTH = 64
 
 
 def compact(value: Any) -> str:
-    """JSON text without spaces, as ``orjson`` writes it (a status update is encoded on
-    the event loop several times per task; the standard library takes ten times longer).
-
-    Integers beyond 64 bits, which orjson refuses and a client may send, are written by
-    the standard library. (NaN and infinities cannot reach here: the schemas refuse them.)
-    """
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:
-        return json.dumps(value, separators=(",", ":"))
+    """JSON text without spaces (:func:`dockyard.json_codec.dumps`)."""
+    return json_codec.dumps(value).decode()
 
 
 def parse_json(text: str | bytes, *, path: str = "") -> Any:

@@ -27,7 +27,7 @@ from dockyard.containers import (
     Termination,
 )
 from dockyard.messages import ContainerID, ContainerStatus, ContainerType
-from dockyard.sandbox import hand_over
+from dockyard.ownership import hand_over
 from dockyard.supervision import command
 from dockyard.supervision.client import SupervisorError
 from dockyard.supervision.processes import ProcessSupervisor, SupervisedProcess

@@ -10,11 +10,10 @@ touches the disk).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
+from dockyard import json_codec
 
 SOCKET_NAME = "supervisor.sock"
 LOG_NAME = "supervisor.log"
@@ -124,29 +123,11 @@ class ProcessRecord:
 
 
 def encode(message: Message) -> bytes:
-    return to_json(message) + b"\n"
+    return json_codec.dumps(message) + b"\n"
 
 
 def decode(line: bytes) -> Message:
-    message = from_json(line)
+    message = json_codec.loads(line)
     if not isinstance(message, dict):
         raise ValueError(f"expected a JSON object, got {line[:80]!r}")
     return message
-
-
-def to_json(value: object) -> bytes:
-    """Compact JSON by ``orjson`` (non-ASCII as UTF-8), or by the standard library for what
-    ``orjson`` refuses: a string with a lone surrogate (bytes decoded with
-    ``surrogateescape``: a path, a secret's value), an integer beyond 64 bits."""
-    try:
-        return orjson.dumps(value)
-    except TypeError:
-        return json.dumps(value, separators=(",", ":")).encode()
-
-
-def from_json(data: bytes) -> Any:
-    """What :func:`to_json` wrote, or any JSON; ValueError if it is none."""
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:  # escaped lone surrogates, or not JSON: then it says why
-        return json.loads(data)

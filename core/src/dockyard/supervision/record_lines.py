@@ -14,7 +14,8 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Literal
 
-from dockyard.supervision.protocol import ProcessRecord, from_json, to_json
+from dockyard.json_codec import dumps, loads
+from dockyard.supervision.protocol import ProcessRecord
 
 Kind = Literal["spawn", "kill", "exit", "forget"]
 RECORD_KINDS = ("spawn", "kill", "exit")
@@ -37,7 +38,7 @@ def latest_kind(record: ProcessRecord) -> Kind:
 
 
 def _line(entry: dict[str, object]) -> bytes:
-    body = to_json(entry)
+    body = dumps(entry)
     return b"%08x %s\n" % (zlib.crc32(body), body)
 
 
@@ -49,7 +50,7 @@ def decode(line: bytes) -> tuple[str, ProcessRecord | None]:
     crc, _, body = line.partition(b" ")
     if len(crc) != 8 or int(crc, 16) != zlib.crc32(body):
         raise ValueError("it fails its checksum")
-    entry = from_json(body)
+    entry = loads(body)
     kind = entry["kind"]
     if kind == "forget":
         return str(entry["id"]), None

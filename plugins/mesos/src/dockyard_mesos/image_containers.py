@@ -26,7 +26,7 @@ from typing import Protocol
 
 from dockyard.containers import ContainerConfig, LaunchError, StartupError
 from dockyard.messages import CommandInfo, Volume, VolumeMode, VolumeSourceType
-from dockyard.sandbox import hand_over
+from dockyard.ownership import hand_over
 from dockyard.supervision import cgroups, command
 
 from dockyard_mesos import image_user, oci_bundle, provisioner

@@ -40,7 +40,7 @@ from dockyard.messages import (
     ResourceStatistics,
     TaskState,
 )
-from dockyard.sandbox import hand_over
+from dockyard.ownership import hand_over
 from dockyard.supervision import cgroups, command
 from dockyard.supervision.client import SupervisorClient, SupervisorError
 from dockyard.supervision.command import inside_task
