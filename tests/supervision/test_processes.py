@@ -135,6 +135,24 @@ async def test_a_burst_of_requests_in_one_turn_each_gets_its_own_answer(
     assert [end.exit_code for end in ends] == list(range(len(sandboxes)))
 
 
+async def test_requests_of_one_turn_reach_the_supervisor_in_one_write(
+    supervisor: ProcessSupervisor, sandbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await spawn(supervisor, "listed", "exit 0", sandbox)
+    writes: list[bytes] = []
+    write = asyncio.StreamWriter.write
+
+    def counted(writer: asyncio.StreamWriter, data: bytes) -> None:
+        writes.append(bytes(data))
+        write(writer, data)
+
+    monkeypatch.setattr(asyncio.StreamWriter, "write", counted)
+    answers = await asyncio.gather(*(supervisor.client.list() for _ in range(10)))
+    assert [[record.id for record in answer] for answer in answers] == [["listed"]] * 10
+    assert len(writes) == 1
+    assert writes[0].count(b"\n") == 10
+
+
 async def test_kill_gives_the_grace_period_then_sigkills(
     supervisor: ProcessSupervisor, sandbox: Path
 ) -> None:
