@@ -187,6 +187,23 @@ async def test_removal_after_the_delay_survives_a_restart(
     await until(lambda: not exists(docker_api, docker_id))
 
 
+async def test_a_removed_container_still_answers_wait_until_it_is_forgotten(
+    agents, busybox_image, tmp_path, docker_api
+):
+    """The Engine container may be removed before the core records its end
+    (``--docker_remove_delay=0secs``); ``wait`` must answer until ``forget``."""
+    agent = await agents.start("--docker_remove_delay=0secs")
+    config = task_config(tmp_path, busybox_image, "exit 3")
+    await agent.plugin.prepare(config)
+    docker_id = (await agent.plugin.launch(config)).handle["docker_id"]
+    ended = await agent.plugin.wait(config.container_id)
+    await until(lambda: not exists(docker_api, docker_id))
+    assert await agent.plugin.wait(config.container_id) == ended
+    assert await agent.plugin.destroy(config.container_id, timedelta(0)) == ended
+    await agent.plugin.forget(config.container_id)
+    assert await agent.plugin.wait(config.container_id) is None
+
+
 async def test_a_restarted_agent_never_appends_output_through_a_planted_link(
     agents, busybox_image, tmp_path, docker_api
 ):

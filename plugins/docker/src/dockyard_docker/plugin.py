@@ -552,7 +552,23 @@ class DockerContainerizer:
             tracked.logs.stop()
             await tracked.logs.finished
         forget_cursors(runtime.cursor_dir, docker_id)
-        if tracked is not None and self._containers.get(tracked.container_id) is tracked:
+        if tracked is not None:
+            tracked.removed = True
+            self._drop_if_done_with(tracked)
+
+    @hookimpl
+    async def forget(self, container_id: ContainerID) -> None:
+        tracked = self._containers.get(container_id.value)
+        if tracked is not None:
+            tracked.forgotten = True
+            self._drop_if_done_with(tracked)
+
+    def _drop_if_done_with(self, tracked: Tracked) -> None:
+        """An ended container leaves memory once its Engine container is removed and the
+        core has recorded its end, whichever comes last: until ``forget``, ``wait`` must
+        still answer (with ``--docker_remove_delay=0`` the removal can come first)."""
+        done = tracked.removed and tracked.forgotten
+        if done and self._containers.get(tracked.container_id) is tracked:
             del self._containers[tracked.container_id]
 
     # ------------------------------------------------------------------ helpers

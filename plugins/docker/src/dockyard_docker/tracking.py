@@ -39,6 +39,10 @@ class Tracked:
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
     finishing: asyncio.Task[None] | None = None
+    removed: bool = False
+    """Its Engine container is gone (``--docker_remove_delay``)."""
+    forgotten: bool = False
+    """The core recorded its end (``forget``): ``wait`` may answer None from now on."""
 
     @property
     def container_id(self) -> str:
