@@ -51,7 +51,12 @@ async def test_an_ended_sandbox_is_collected_after_gc_delay_and_a_running_one_is
     running = Path((await agent.wait_for_state("long", "TASK_RUNNING"))["sandbox_directory"])
     done = await run_to_end(agent, "short")
     assert done.exists()
-    await eventually(lambda: gone(done))
+
+    async def removal_counted() -> bool:  # after the sandbox and its emptied parents
+        return await metric(agent, "gc/path_removals_succeeded") >= 1.0
+
+    await eventually(removal_counted)
+    assert await gone(done)
     executor_dir = done.parent.parent
     assert not executor_dir.exists(), "the emptied executor directory goes too"
     assert not await gone(running)
